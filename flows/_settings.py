@@ -1,0 +1,126 @@
+"""Settings, read from the environment and `.env` (pydantic-settings).
+
+Every assumption the contract makes (CONTRACT §2) is a setting here. Only `flows/` and the
+CLI read settings; `partner_api` and `storage` take explicit arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from partner_api._constants import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_SESSION_HEADER,
+    DEFAULT_TIMEOUT,
+    MAX_PAGE_SIZE,
+)
+
+OtpSourceName = Literal["prompt", "command", "totp", "sandbox", "prefect", "imap"]
+
+#: Settings that must be present for a sync, by field name -> environment variable.
+REQUIRED_FOR_SYNC = {
+    "api_key": "PARTNER_API_KEY",
+    "api_secret": "PARTNER_API_SECRET",
+    "email": "PARTNER_EMAIL",
+    "password": "PARTNER_PASSWORD",
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """partner-sync's configuration. Secrets are `SecretStr`: they print as `**********`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PARTNER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str = ""
+    api_secret: SecretStr = SecretStr("")
+    email: str = ""
+    password: SecretStr = SecretStr("")
+    mfa_method: Literal["EMAIL", "TOTP"] = "EMAIL"
+    otp_source: OtpSourceName = "prompt"
+    otp_command: str = ""
+    totp_secret: SecretStr = SecretStr("")
+    sign_query: bool = True
+    session_header: str = DEFAULT_SESSION_HEADER
+    allow_insecure_http: bool = False
+
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
+    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
+    max_retry_seconds: float = Field(default=DEFAULT_MAX_RETRY_SECONDS, gt=0)
+    max_retry_after: float = Field(default=DEFAULT_MAX_RETRY_AFTER, ge=0)
+    max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024)
+    page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    login_restarts: int = Field(default=1, ge=0, le=5)
+
+    imap_host: str = ""
+    imap_port: int | None = Field(default=None, ge=1, le=65535)
+    imap_user: str = ""
+    imap_password: SecretStr = SecretStr("")
+    imap_folder: str = "INBOX"
+    imap_sender: str = ""
+    #: A regex whose first group (or whole match) is the code; default: first 6-digit number.
+    imap_code_pattern: str = r"(?<!\d)(\d{6})(?!\d)"
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    #: After a successful verify: mark the message `\Seen`, or move it to this folder.
+    imap_move_to: str = ""
+    #: A CA bundle to trust for the mailbox's TLS certificate (default: the system's).
+    imap_ca_file: str = ""
+
+    max_delete_fraction: float = Field(default=0.5, ge=0, le=1)
+    lock_timeout: float = Field(default=30.0, ge=0)
+
+    #: The app's database; not prefixed, as is the convention.
+    database_url: str = Field(
+        default="sqlite:///partner_sync.db",
+        validation_alias=AliasChoices("DATABASE_URL", "PARTNER_DATABASE_URL"),
+    )
+
+    @field_validator("mfa_method", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def require(self, *fields: str) -> None:
+        """Raise `SettingsError` naming every listed setting that is empty."""
+        missing = []
+        for name in fields:
+            value = getattr(self, name)
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not raw:
+                missing.append(REQUIRED_FOR_SYNC.get(name, f"PARTNER_{name.upper()}"))
+        if missing:
+            raise SettingsError(
+                f"missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
+                "(set in the environment or .env; see README 'Configuration')"
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load settings, turning a validation failure into one readable `SettingsError` line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            name = str(error["loc"][0]) if error["loc"] else "?"
+            env = "DATABASE_URL" if name == "database_url" else f"PARTNER_{name.upper()}"
+            problems.append(f"{env}: {error['msg']}")
+        raise SettingsError("invalid setting " + "; ".join(problems)) from None

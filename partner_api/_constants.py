@@ -1,0 +1,54 @@
+"""Named defaults for the Partner API client: every knob in one place."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "http://127.0.0.1:18020/prometheus"
+DEFAULT_SESSION_HEADER = "X-Session-Token"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 1000
+
+# Retry bounds: the policy stops at whichever comes first.
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_MAX_RETRY_SECONDS = 120.0
+DEFAULT_MAX_RETRY_AFTER = 60.0
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 20.0
+
+# Per-cause budgets within one call (CONTRACT §2.1; issue 3's table).
+MAX_DRIFT_RETRIES = 2
+MAX_NONCE_RETRIES = 1
+MAX_UNKNOWN_403_RETRIES = 2
+MAX_RELOGINS = 1
+
+# How many times one dataset read may restart because the source changed mid-read.
+MAX_DATASET_RESTARTS = 3
+
+# A response body larger than this is refused while streaming, never read whole.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+# String fields longer than this are refused: reference data names are short.
+MAX_FIELD_CHARS = 4096
+
+# The server's timestamp window (published: 60 s) and the clock estimator's thresholds.
+TIMESTAMP_WINDOW = 60.0
+CLOCK_INFO_OFFSET = 5.0
+CLOCK_WARNING_OFFSET = 30.0
+# A round trip slower than this says little about the server's clock: skip it.
+CLOCK_MAX_RTT = 2.0
+# A sample this far from the estimate means the clock really moved: adopt it at once.
+CLOCK_JUMP = 3.0
+CLOCK_SAMPLES = 8
+
+SUPPORTED_ENVELOPE_MAJOR = "2"
+
+MFA_METHOD_VALUES = {"EMAIL": 10011001, "TOTP": 10011002}
+
+LOGIN_INITIATE_PATH = "/api/v1/partner/auth/login/initiate"
+MFA_SEND_PATH = "/api/v1/partner/auth/login/mfa/send"
+MFA_VERIFY_PATH = "/api/v1/partner/auth/login/mfa/verify"
+LOGOUT_PATH = "/api/v1/partner/auth/logout"
+CONSTANTS_PATH = "/api/v1/partner/constants/{dataset}"
+HEALTH_PATH = "/actuator/health"
+WEB_PATH_PREFIX = "/web/v1"
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})

@@ -1,0 +1,150 @@
+"""Pydantic models of the Partner API's envelope, login answers and dataset items.
+
+Items are validated as `TypedDict`s (plain dicts come out, which is what storage wants and
+is several times faster than building model objects for a million cities). Fields the
+contract does not list are kept (`extra="allow"`); the key must have the right type.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, NotRequired, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+    with_config,
+)
+from typing_extensions import TypedDict
+
+from ._constants import MAX_FIELD_CHARS
+
+T = TypeVar("T")
+
+#: A non-empty string of bounded length: reference data names are short, a megabyte is an error.
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FIELD_CHARS, strict=True)]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strict=True)]
+
+
+class Envelope(BaseModel, Generic[T]):
+    """Every JSON answer: `{"version","success","code","message","data"}` (CONTRACT §2.1)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: str
+    success: bool
+    code: str
+    message: str | None = None
+    data: T | None = None
+
+
+class PageData(BaseModel, Generic[T]):
+    """The `data` of a paged dataset answer."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    content: list[T]
+    page: StrictInt = Field(ge=0)
+    size: StrictInt = Field(ge=1)
+    total_elements: StrictInt = Field(alias="totalElements", ge=0)
+    total_pages: StrictInt = Field(alias="totalPages", ge=0)
+
+
+class MfaMethod(BaseModel):
+    """One MFA method the account offers."""
+
+    code: str
+    value: int
+
+
+class LoginInitiated(BaseModel):
+    """`data` of `login/initiate`."""
+
+    session_id: str = Field(alias="sessionId")
+    mfa_methods: list[MfaMethod] = Field(alias="mfaMethods")
+    expires_in: int = Field(alias="expiresIn")
+
+
+class MfaSent(BaseModel):
+    """`data` of `login/mfa/send`."""
+
+    sent: bool
+    destination: str | None = None
+    expires_in: int | None = Field(default=None, alias="expiresIn")
+
+
+class MfaVerified(BaseModel):
+    """`data` of `login/mfa/verify`: the session token and its life."""
+
+    access_token: str = Field(alias="accessToken", repr=False)
+    token_type: str = Field(default="Bearer", alias="tokenType")
+    expires_in: int = Field(alias="expiresIn")
+    scopes: list[str] = Field(default_factory=list)
+
+
+@with_config(ConfigDict(extra="allow"))
+class CountryItem(TypedDict):
+    """A country (ISO 3166)."""
+
+    code: Code
+    alpha3: Code
+    numeric: Code
+    name: Text
+    officialName: NotRequired[Text | None]
+
+
+@with_config(ConfigDict(extra="allow"))
+class CurrencyItem(TypedDict):
+    """A currency (ISO 4217)."""
+
+    code: Code
+    numeric: Code
+    name: Text
+
+
+@with_config(ConfigDict(extra="allow"))
+class LanguageItem(TypedDict):
+    """A language (ISO 639-3)."""
+
+    code: Code
+    alpha2: NotRequired[Code | None]
+    name: Text
+
+
+@with_config(ConfigDict(extra="allow"))
+class CityItem(TypedDict):
+    """A city."""
+
+    id: StrictInt
+    name: Text
+    countryCode: Code
+    population: int
+    latitude: float
+    longitude: float
+    timezone: Text
+
+
+#: Each dataset's item type and key field (CONTRACT §2.4).
+DATASET_ITEMS: dict[str, type[Any]] = {
+    "countries": CountryItem,
+    "currencies": CurrencyItem,
+    "languages": LanguageItem,
+    "cities": CityItem,
+}
+DATASET_KEYS: dict[str, str] = {
+    "countries": "code",
+    "currencies": "code",
+    "languages": "code",
+    "cities": "id",
+}
+DATASETS: tuple[str, ...] = tuple(DATASET_ITEMS)
+
+#: The envelope of a paged answer of each dataset, compiled once.
+PAGE_ADAPTERS: dict[str, TypeAdapter[Envelope[PageData[Any]]]] = {
+    name: TypeAdapter(Envelope[PageData[item]])  # type: ignore[valid-type]
+    for name, item in DATASET_ITEMS.items()
+}
+ENVELOPE_ADAPTER: TypeAdapter[Envelope[Any]] = TypeAdapter(Envelope[Any])

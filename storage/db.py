@@ -1,0 +1,166 @@
+"""Engines and migrations: `make_engine(url)` and `upgrade_database(url_or_engine)`.
+
+SQLite (the default) and PostgreSQL (`postgresql+psycopg://...`) are supported.
+
+SQLite connections get:
+
+* `PRAGMA busy_timeout`, so a second writer waits for the lock instead of failing at once;
+* `PRAGMA foreign_keys = ON`;
+* `PRAGMA journal_mode = WAL` for file databases: readers (a `status` command, a report)
+  keep reading the last committed state while a long sync writes, and a sync never waits
+  for readers. `synchronous` stays at SQLite's default (FULL): a sync commits once per
+  dataset, so the extra fsync costs nothing that matters and a committed sync survives a
+  power cut.
+* SQLAlchemy, not the `sqlite3` module, emits `BEGIN` (the pysqlite recipe from the
+  SQLAlchemy docs: `isolation_level = None` plus a `begin` event). That makes DDL
+  transactional and lets a connection ask for `BEGIN IMMEDIATE` (see `set_begin_mode`),
+  which takes the write lock up front instead of failing half-way when a second writer
+  shows up.
+
+The database schema is created and upgraded by the alembic migrations in
+`storage/migrations/`, configured in code so no `alembic.ini` is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import URL
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT",
+    "MIGRATIONS_DIR",
+    "advisory_key",
+    "alembic_config",
+    "make_engine",
+    "set_begin_mode",
+    "upgrade_database",
+]
+
+#: How long (seconds) a SQLite connection waits for a lock before "database is locked".
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+#: The alembic script directory, inside the installed package.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: Connection execution option read by the SQLite `begin` hook.
+_BEGIN_OPTION = "partner_sync_begin"
+
+BeginMode = Literal["DEFERRED", "IMMEDIATE", "EXCLUSIVE"]
+
+
+def _normalise_url(url: str | URL) -> URL:
+    """Parse `url`; plain `postgresql://` and `postgres://` mean psycopg 3, the driver we ship."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _is_memory_sqlite(url: URL) -> bool:
+    database = url.database or ""
+    return database in ("", ":memory:") or url.query.get("mode") == "memory"
+
+
+def make_engine(url: str | URL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> Engine:
+    """Create an engine for `url` (SQLite or PostgreSQL) set up for safe syncs.
+
+    `busy_timeout` (seconds) is how long a SQLite connection waits for another writer;
+    `sync_dataset` sets its own `lock_timeout` per sync. Plain `postgresql://` URLs use
+    psycopg 3.
+    """
+    parsed = _normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _make_sqlite_engine(parsed, busy_timeout)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ValueError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite:///path.db "
+        "or postgresql+psycopg://user@host/db"
+    )
+
+
+def _make_sqlite_engine(url: URL, busy_timeout: float) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
+    wal = not _is_memory_sqlite(url)
+    busy_ms = int(busy_timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module: it would skip it for SELECT and DDL.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if wal:
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def set_begin_mode(conn: Connection, mode: BeginMode) -> Connection:
+    """Make the next transactions of `conn` start with `BEGIN {mode}` on SQLite.
+
+    `IMMEDIATE` takes the write lock when the transaction starts (waiting up to the busy
+    timeout), so a writer never fails half-way because another writer got there first.
+    A no-op on other databases. Call it before `conn.begin()`.
+    """
+    if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+        raise ValueError(f"unknown SQLite begin mode {mode!r}")
+    if conn.dialect.name == "sqlite":
+        conn.execution_options(**{_BEGIN_OPTION: mode})
+    return conn
+
+
+def advisory_key(conn: Connection, name: str) -> int:
+    """A stable signed 64-bit key for a PostgreSQL advisory lock named `name`.
+
+    The current schema is part of the key, so two copies of partner-sync in two schemas
+    of one database (or two test schemas) do not block each other.
+    """
+    schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+    digest = hashlib.sha256(f"partner-sync:{schema}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def alembic_config() -> Config:
+    """An alembic `Config` pointing at the packaged migrations, without an ini file."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def upgrade_database(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
+    """Create or upgrade the database schema with the alembic migrations (`head` by default).
+
+    The whole upgrade runs in one transaction holding the write lock (SQLite
+    `BEGIN IMMEDIATE`, a PostgreSQL advisory lock), so two processes starting at once do
+    not both try to create the tables, and a failed migration leaves nothing behind.
+    """
+    engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
+    try:
+        config = alembic_config()
+        with engine.connect() as conn:
+            set_begin_mode(conn, "IMMEDIATE")
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    key = advisory_key(conn, "migrations")
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+    finally:
+        if engine is not url_or_engine:
+            engine.dispose()

@@ -1,0 +1,54 @@
+"""Fixtures for the flows: settings pointing at the session sandbox and a fresh SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows._settings import Settings
+from partner_api.sandbox import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    SandboxHandle,
+)
+
+
+def sandbox_env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
+    """The environment a user would export to sync from the sandbox."""
+    return {
+        "PARTNER_BASE_URL": sandbox.base_url,
+        "PARTNER_API_KEY": DEMO_API_KEY,
+        "PARTNER_API_SECRET": DEMO_API_SECRET,
+        "PARTNER_EMAIL": DEMO_EMAIL,
+        "PARTNER_PASSWORD": DEMO_PASSWORD,
+        "PARTNER_OTP_SOURCE": "sandbox",
+        "DATABASE_URL": database_url,
+    }
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A fresh SQLite file for one test."""
+    return f"sqlite:///{tmp_path / 'partner_sync.db'}"
+
+
+@pytest.fixture
+def env(
+    sandbox: SandboxHandle, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Export the sandbox settings for the test (and nothing from the developer's .env)."""
+    values = sandbox_env(sandbox, database_url)
+    monkeypatch.chdir(Path(database_url.removeprefix("sqlite:///")).parent)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    yield values
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    """Settings loaded from that environment."""
+    return Settings()

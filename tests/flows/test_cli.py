@@ -1,0 +1,77 @@
+"""The `partner-sync` command as a user runs it: a subprocess, real sandbox, real SQLite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from partner_api.sandbox import DEMO_API_SECRET, DEMO_PASSWORD
+
+CLI = [sys.executable, "-c", "import sys; from flows.cli import main; sys.exit(main())"]
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **env, "PYTHONPATH": os.getcwd() + os.pathsep + sys.path[0]}
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=full_env, timeout=240, check=False
+    )
+
+
+def test_sync_no_prefect_prints_the_table_and_never_imports_prefect(env: dict[str, str]) -> None:
+    code = (
+        "import sys; from flows.cli import main; rc = main(['sync', '--no-prefect']); "
+        "print('PREFECT_IMPORTED' if 'prefect' in sys.modules else 'NO_PREFECT'); sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for dataset in ("countries", "currencies", "languages", "cities"):
+        assert dataset in done.stdout
+    assert "succeeded" in done.stdout
+    assert "NO_PREFECT" in done.stdout
+    output = done.stdout + done.stderr
+    assert DEMO_API_SECRET not in output and DEMO_PASSWORD not in output
+
+
+def test_a_missing_setting_exits_non_zero_naming_it(env: dict[str, str]) -> None:
+    done = run_cli("sync", "--no-prefect", env={**env, "PARTNER_API_SECRET": ""})
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "missing setting: PARTNER_API_SECRET (set in the environment or .env; see README "
+            "'Configuration')"
+        )
+    )
+
+
+def test_a_dead_server_exits_non_zero_in_one_line(env: dict[str, str]) -> None:
+    done = run_cli(
+        "sync",
+        "--no-prefect",
+        "--dataset",
+        "countries",
+        env={
+            **env,
+            "PARTNER_BASE_URL": "http://127.0.0.1:1/prometheus",
+            "PARTNER_MAX_ATTEMPTS": "2",
+        },
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("partner-sync: error:") and "PARTNER_BASE_URL" in last
+
+
+def test_status_lists_rows_and_runs(env: dict[str, str]) -> None:
+    assert run_cli("sync", "--no-prefect", "--dataset", "currencies", env=env).returncode == 0
+    done = run_cli("status", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "currencies" in done.stdout and "succeeded" in done.stdout
