@@ -46,6 +46,7 @@ from ._otp import (
     TotpOtpSource,
     extract_code,
 )
+from ._otp_imap import ImapOtpSource
 from ._retry import RetryMode, RetryPolicy
 from .models import DATASET_KEYS, DATASETS
 
@@ -64,6 +65,7 @@ __all__ = [
     "DatasetRead",
     "ForbiddenError",
     "HmacAuth",
+    "ImapOtpSource",
     "InvalidCredentialsError",
     "InvalidOtpError",
     "InvalidResponseError",

@@ -497,8 +497,8 @@ class PartnerClient:
         if code == "4031":
             remaining.append(
                 f"timestamp drift: the server still rejects the time after re-measuring "
-                f"({clock_fact.replace(', inside the', '; window')}); check NTP on this worker "
-                "and on the server's side"
+                f"(clock offset {offset:+.1f} s, window {TIMESTAMP_WINDOW:.0f} s); check NTP on this "
+                "worker and on the server's side"
             )
             ruled_out.append(nonce_fact)
         elif code == "4032":

@@ -106,6 +106,10 @@ def _decide(
     exc: BaseException, mode: RetryMode, budget: CallBudget, can_relogin: bool
 ) -> str | None:
     """Return the cause to retry for, or None to fail now (and count the retry)."""
+    if not isinstance(exc, ClockDriftError):
+        # The drift budget counts consecutive rejections: a re-measure that worked, then
+        # another kind of failure, is not a clock that cannot be corrected.
+        budget.drift = 0
     if isinstance(exc, ClockDriftError) and budget.drift < MAX_DRIFT_RETRIES:
         budget.drift += 1
         return "clock drift (403 4031), offset re-measured"

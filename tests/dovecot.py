@@ -1,0 +1,249 @@
+"""A throwaway Dovecot IMAP server for tests: `running_dovecot()` starts one, yields where it is.
+
+Dovecot (Debian's `dovecot-imapd` 2.3, installed by `.ci/install-dovecot.sh`) runs in the
+foreground (`dovecot -F -c CONF`) from a config written into a fresh temporary directory that
+also holds its runtime (`base_dir`), state, log, TLS certificate and the one user's Maildir.
+It listens on two free loopback ports: plain IMAP (which also offers STARTTLS) and IMAPS.
+
+Dovecot refuses to serve mail as root, so when the tests run as root the single static user
+is mapped to `nobody`, which owns the Maildir. Whatever the test process delivers into the
+Maildir (the sandbox writes the OTP mails there) must stay readable by that user: the block
+runs with umask 022, and the temporary directory is world-traversable (0755). When the tests
+run as an ordinary user, Dovecot runs entirely as that user and nothing needs remapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Where Debian puts the binary (often not on a non-root PATH).
+_DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
+INSTALL_HINT = "Dovecot is not installed: run .ci/install-dovecot.sh (installs dovecot-imapd)"
+START_TIMEOUT = 15.0
+
+
+class DovecotUnavailable(RuntimeError):
+    """Dovecot is missing or did not start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DovecotServer:
+    """Where the running test Dovecot answers, and its one user's credentials and Maildir."""
+
+    host: str
+    #: Plain IMAP; STARTTLS is offered here too.
+    port: int
+    #: IMAP over TLS from the first byte.
+    ssl_port: int
+    user: str
+    password: str
+    #: The user's INBOX as a Maildir (`cur/`, `new/`, `tmp/`); deliver into `new/`.
+    maildir: Path
+    #: The self-signed certificate (for `127.0.0.1`) to trust as a CA file.
+    ca_file: Path
+    log_path: Path
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of Dovecot's log, for failure messages."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def find_dovecot() -> str:
+    """The path of the `dovecot` binary, or raise `DovecotUnavailable` saying how to install it."""
+    found = shutil.which("dovecot")
+    if found:
+        return found
+    for candidate in _DOVECOT_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    raise DovecotUnavailable(INSTALL_HINT)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_dovecot(
+    *, user: str = "otp-reader@example.test", password: str = "mailbox-test-password"
+) -> Iterator[DovecotServer]:
+    """Run a Dovecot IMAP server on free loopback ports until the block ends."""
+    binary = find_dovecot()
+    old_umask = os.umask(0o022)
+    root = Path(tempfile.mkdtemp(prefix="partner-dovecot-"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        root.chmod(0o755)  # the unprivileged mail user must traverse it to its Maildir
+        server = _prepare(root, user=user, password=password)
+        process = subprocess.Popen(
+            [binary, "-F", "-c", str(root / "dovecot.conf")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(root / "stderr.log").open("wb"),
+        )
+        _wait_ready(server, process, root)
+        yield server
+    finally:
+        if process is not None:
+            _stop(process)
+        os.umask(old_umask)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _prepare(root: Path, *, user: str, password: str) -> DovecotServer:
+    """Write the config, the certificate and the Maildir under `root`."""
+    runtime, state, home = root / "run", root / "state", root / "home"
+    for path in (runtime, state, home):
+        path.mkdir()
+    maildir = home / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    cert, key = root / "cert.pem", root / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    key.chmod(0o600)
+
+    if os.geteuid() == 0:
+        # Dovecot refuses uid 0 for mail; `nobody` owns the mail, its own users do the rest.
+        mail_user, mail_group = "nobody", grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
+        internal_user, login_user = _system_user("dovecot"), _system_user("dovenull")
+        for path in (home, maildir, *(maildir / s for s in ("cur", "new", "tmp"))):
+            shutil.chown(path, mail_user, mail_group)
+    else:
+        mail_user = internal_user = login_user = pwd.getpwuid(os.geteuid()).pw_name
+        mail_group = grp.getgrgid(os.getegid()).gr_name
+
+    host, port, ssl_port = "127.0.0.1", free_port(), free_port()
+    log_path = root / "dovecot.log"
+    config = f"""\
+# Throwaway config written by tests/dovecot.py; nothing outside {root} is used.
+protocols = imap
+listen = 127.0.0.1
+base_dir = {runtime}
+state_dir = {state}
+instance_name = partner-dovecot-{port}
+log_path = {log_path}
+info_log_path = {log_path}
+default_internal_user = {internal_user}
+default_login_user = {login_user}
+default_internal_group = {grp.getgrgid(pwd.getpwnam(internal_user).pw_gid).gr_name}
+
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+# Plain LOGIN without TLS is fine on loopback (the `none` security of the OTP source).
+disable_plaintext_auth = no
+login_trusted_networks = 127.0.0.0/8
+auth_mechanisms = plain login
+# Tests try a wrong password on purpose: answer at once instead of after the 2 s default.
+auth_failure_delay = 0
+
+passdb {{
+  driver = static
+  args = user={user} password={password}
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user} gid={mail_group} home={home}
+}}
+mail_location = maildir:{maildir}
+first_valid_uid = 1
+mail_fsync = never
+
+service imap-login {{
+  inet_listener imap {{
+    address = {host}
+    port = {port}
+  }}
+  inet_listener imaps {{
+    address = {host}
+    port = {ssl_port}
+    ssl = yes
+  }}
+}}
+"""
+    (root / "dovecot.conf").write_text(config)
+    (root / "dovecot.conf").chmod(0o600)
+    return DovecotServer(
+        host=host,
+        port=port,
+        ssl_port=ssl_port,
+        user=user,
+        password=password,
+        maildir=maildir,
+        ca_file=cert,
+        log_path=log_path,
+    )
+
+
+def _system_user(name: str) -> str:
+    """`name` when that system user exists (Debian's package creates it), else `nobody`."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return "nobody"
+    return name
+
+
+def _wait_ready(server: DovecotServer, process: subprocess.Popen[bytes], root: Path) -> None:
+    """Wait until both listeners greet with `* OK`, or raise with Dovecot's own words."""
+    deadline = time.monotonic() + START_TIMEOUT
+    pending = [server.port, server.ssl_port]
+    while pending:
+        if process.poll() is not None:
+            stderr = (root / "stderr.log").read_text(errors="replace").strip()
+            raise DovecotUnavailable(
+                f"dovecot exited with {process.returncode}: {stderr[-2000:]}\n{server.log_tail()}"
+            )
+        port = pending[0]
+        try:
+            with socket.create_connection((server.host, port), timeout=1.0) as sock:
+                if port == server.port and not sock.recv(64).startswith(b"* OK"):
+                    raise OSError("no IMAP greeting yet")
+            pending.pop(0)
+            continue
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            _stop(process)
+            raise DovecotUnavailable(
+                f"dovecot did not answer on {server.host}:{port} within {START_TIMEOUT:.0f} s\n"
+                + server.log_tail()
+            )
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the master (it stops its children), killing it if it does not go in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
