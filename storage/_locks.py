@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from .db import advisory_key, set_begin_mode
 from .errors import SyncLockedError
 
-__all__ = ["begin_locked"]
+__all__ = ["begin_locked", "begin_write"]
 
 
 def _locked(dataset: str, *, sqlite_lock: bool = False) -> SyncLockedError:
@@ -39,7 +39,7 @@ def _sqlite_busy_timeout(conn: Connection, seconds: float) -> Iterator[None]:
     raw = conn.connection.driver_connection
     assert raw is not None
     previous = raw.execute("PRAGMA busy_timeout").fetchone()[0]
-    raw.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+    raw.execute(f"PRAGMA busy_timeout = {min(max(0, int(seconds * 1000)), 2**31 - 1)}")
     try:
         yield
     finally:
@@ -80,7 +80,8 @@ def _begin_postgresql(conn: Connection, dataset: str, lock_timeout: float) -> Ro
         previous = conn.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
         conn.execute(
             text("SELECT set_config('lock_timeout', :value, true)"),
-            {"value": f"{max(1, int(lock_timeout * 1000))}ms"},
+            # 0 would mean "wait forever" to PostgreSQL; its maximum is INT_MAX ms.
+            {"value": f"{min(max(1, int(lock_timeout * 1000)), 2**31 - 1)}ms"},
         )
         conn.execute(
             text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(conn, dataset)}
@@ -96,3 +97,19 @@ def _begin_postgresql(conn: Connection, dataset: str, lock_timeout: float) -> Ro
         transaction.rollback()
         raise
     return transaction
+
+
+def begin_write(conn: Connection, timeout: float) -> RootTransaction:
+    """Begin a short write transaction (run bookkeeping), waiting at most `timeout` on SQLite.
+
+    PostgreSQL needs no lock for it: rows of `sync_runs` are only touched by their own
+    sync, and row locks there are never held for long.
+    """
+    if conn.dialect.name != "sqlite":
+        return conn.begin()
+    set_begin_mode(conn, "IMMEDIATE")
+    try:
+        with _sqlite_busy_timeout(conn, timeout):
+            return conn.begin()
+    finally:
+        set_begin_mode(conn, "DEFERRED")

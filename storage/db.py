@@ -8,7 +8,7 @@ SQLite connections get:
 * `PRAGMA foreign_keys = ON`;
 * `PRAGMA journal_mode = WAL` for file databases: readers (a `status` command, a report)
   keep reading the last committed state while a long sync writes, and a sync never waits
-  for readers. `synchronous` stays at SQLite's default (FULL): a sync commits once per
+  for readers; `journal_size_limit` truncates the WAL file after a big sync. `synchronous` stays at SQLite's default (FULL): a sync commits once per
   dataset, so the extra fsync costs nothing that matters and a committed sync survives a
   power cut.
 * SQLAlchemy, not the `sqlite3` module, emits `BEGIN` (the pysqlite recipe from the
@@ -47,6 +47,9 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 
 #: The alembic script directory, inside the installed package.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: Bytes of WAL file SQLite keeps after a checkpoint (the rest is truncated).
+_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 #: Connection execution option read by the SQLite `begin` hook.
 _BEGIN_OPTION = "partner_sync_begin"
@@ -100,6 +103,9 @@ def _make_sqlite_engine(url: URL, busy_timeout: float) -> Engine:
             cursor.execute("PRAGMA foreign_keys = ON")
             if wal:
                 cursor.execute("PRAGMA journal_mode = WAL")
+                # A million-row sync grows the WAL to hundreds of MB; give the disk back
+                # once it has been checkpointed.
+                cursor.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
         finally:
             cursor.close()
 

@@ -5,11 +5,16 @@ One sync is one transaction per dataset, holding the dataset's write lock (see
 whatever the size of the dataset:
 
 1. every key of the batch goes into a temporary "seen" table whose primary key is the
-   key, which also catches a key delivered twice in one read;
+   key, which also catches a key delivered twice in one read (a key repeated within
+   the batch is caught before, in Python);
 2. one SELECT fetches the stored `content_hash` and `deleted_at` of the batch's keys;
-3. new rows, changed rows and rows coming back after a delete are written with one bulk
-   `INSERT ... ON CONFLICT (key) DO UPDATE` (executemany); unchanged rows are not
-   written at all.
+3. new rows, changed rows and rows coming back after a delete are written with one
+   bulk `INSERT ... ON CONFLICT (key) DO UPDATE`, executemany of parameter tuples
+   (see `storage._rows`); unchanged rows are not written at all.
+
+An initial load (the table has no row at all) skips the seen table: any stored row a
+batch's SELECT finds was written by this very read, so it is a duplicate, and there is
+nothing to sweep.
 
 After the last page the sweep marks `deleted_at` on live rows the read did not deliver
 (never removing a row), unless that would touch more than `max_delete_fraction` of the
@@ -48,10 +53,14 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     bindparam,
+    case,
+    cast,
     exists,
     func,
     insert,
+    literal,
     select,
     text,
     update,
@@ -62,9 +71,8 @@ from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
-from ._locks import begin_locked
-from ._rows import RowBuilder, _encode
-from .db import set_begin_mode
+from ._locks import begin_locked, begin_write
+from ._rows import RowBuilder, _encode, positional_dialect
 from .errors import MassDeleteRefusedError, StorageError
 from .tables import DATASETS, DatasetSpec, DatasetState, RunStatus, SyncRun
 
@@ -108,7 +116,13 @@ class PageSource(Protocol):
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one `sync_dataset` call did."""
+    """What one `sync_dataset` call did.
+
+    `status` is `succeeded` or `not_modified` (a failed sync raises instead; `error` is
+    there for callers that build a result for a failure themselves). The counts are rows:
+    `inserted` new, `updated` changed or back after a delete, `unchanged` delivered
+    but not written, `deleted` newly marked deleted. `run_id` is the `sync_runs` row.
+    """
 
     dataset: str
     status: str
@@ -250,9 +264,9 @@ class _Statements:
 
     record_seen: Executable
     find_duplicates: Executable
-    existing: Executable
-    count_live: Executable
-    count_gone: Executable
+    existing: str
+    any_row: Executable
+    count_live_and_gone: Executable
     mark_gone: Executable
 
 
@@ -265,12 +279,14 @@ def _statements(dataset: str, dialect: str) -> _Statements:
     key_sql_type = BigInteger() if spec.key_type is int else Text()
     if dialect == "postgresql":
         # One array parameter per batch: a single round trip, and a rowcount we can trust.
-        keys_param = bindparam("keys", type_=postgresql.ARRAY(key_sql_type))
+        keys_param: Any = cast(bindparam("keys"), postgresql.ARRAY(key_sql_type))
         record_seen: Executable = text(
-            f"INSERT INTO {seen.name} (key, batch) SELECT k, :batch FROM unnest(:keys) AS k "
+            f"INSERT INTO {seen.name} (key, batch) "
+            f"SELECT k, :batch FROM unnest(CAST(:keys AS {key_sql_type}[])) AS k "
             "ON CONFLICT DO NOTHING"
-        ).bindparams(keys_param)
+        )
         batch_keys = select(func.unnest(keys_param))
+        in_batch: Any = key == any_(keys_param)
     else:
         # SQLite has no arrays: the batch's keys travel as one JSON array.
         record_seen = text(
@@ -279,20 +295,26 @@ def _statements(dataset: str, dialect: str) -> _Statements:
         )
         each = func.json_each(bindparam("keys")).table_valued("value")
         batch_keys = select(each.c.value)
+        in_batch = key.in_(batch_keys)
     find_duplicates = select(seen.c.key).where(
         seen.c.key.in_(batch_keys), seen.c.batch < bindparam("batch")
     )
-    existing = select(key, table.c.content_hash, table.c.deleted_at.is_not(None)).where(
-        key.in_(batch_keys)
-    )
+    # Run as driver SQL: a batch returns thousands of rows, and they need no conversion.
+    existing = select(key, table.c.content_hash, table.c.deleted_at.is_not(None)).where(in_batch)
+    existing_sql = str(existing.compile(dialect=positional_dialect(dialect)))
     live = table.c.deleted_at.is_(None)
     gone = and_(live, ~exists().where(seen.c.key == key))
     return _Statements(
         record_seen=record_seen,
         find_duplicates=find_duplicates,
-        existing=existing,
-        count_live=select(func.count()).select_from(table).where(live),
-        count_gone=select(func.count()).select_from(table).where(gone),
+        existing=existing_sql,
+        any_row=select(literal(1)).select_from(table).limit(1),
+        # One scan for both numbers the safety valve needs.
+        count_live_and_gone=select(
+            func.count(), func.coalesce(func.sum(case((gone, 1), else_=0)), 0)
+        )
+        .select_from(table)
+        .where(live),
         mark_gone=update(table)
         .where(gone)
         .values(deleted_at=bindparam("now"), updated_at=bindparam("now")),
@@ -316,13 +338,19 @@ class _Writer:
         self.seen = _seen_table(spec.name)
         self.counts = _Counts()
         self._batches = 0
+        # An initial load (the table has no row at all, not even a deleted one) needs no
+        # seen table: every row found by a batch's SELECT was written by this read, so
+        # it is a duplicate, and there is nothing to sweep afterwards.
+        self.initial_load = False
 
     def write(self, pages: Iterable[list[dict[str, Any]]]) -> _Counts:
         """Write every page; return what happened to the rows."""
-        if self.dialect == "sqlite":
-            # A leftover from a connection that died mid-sync would make CREATE fail.
-            self.seen.drop(self.conn, checkfirst=True)
-        self.seen.create(self.conn)
+        self.initial_load = self.conn.execute(self.sql.any_row).first() is None
+        if not self.initial_load:
+            if self.dialect == "sqlite":
+                # A leftover from a connection that died mid-sync would make CREATE fail.
+                self.seen.drop(self.conn, checkfirst=True)
+            self.seen.create(self.conn)
         size = self.batch_size
         pending: list[dict[str, Any]] = []
         for page in pages:
@@ -344,12 +372,16 @@ class _Writer:
         keys = list(batch)
         keys_param = self._keys_param(keys)
         self._batches += 1
-        recorded = conn.execute(sql.record_seen, {"keys": keys_param, "batch": self._batches})
-        if recorded.rowcount != len(keys):
-            self._raise_duplicate(keys, keys_param)
+        if not self.initial_load:
+            seen = conn.execute(sql.record_seen, {"keys": keys_param, "batch": self._batches})
+            if seen.rowcount != len(keys):
+                self._raise_duplicate(keys, keys_param)
         existing = {
-            row[0]: (row[1], row[2]) for row in conn.execute(sql.existing, {"keys": keys_param})
+            row[0]: (row[1], row[2])
+            for row in conn.exec_driver_sql(sql.existing, (keys_param,)).all()
         }
+        if existing and self.initial_load:
+            raise self.rows.duplicate(next(k for k in keys if k in existing))
         existing_get = existing.get
         sha256 = hashlib.sha256
         encode = _encode
@@ -381,14 +413,15 @@ class _Writer:
 
     def sweep(self, *, max_delete_fraction: float, allow_mass_delete: bool) -> int:
         """Mark live rows the read did not deliver as deleted; return how many."""
+        if self.initial_load:
+            return 0  # every row in the table came from this read
         conn = self.conn
         dataset = self.spec.name
         if self.dialect == "postgresql":
             # Temporary tables are never auto-analysed; without statistics the planner
             # may not pick a hashed anti-join for a million keys.
             conn.execute(text(f"ANALYZE {self.seen.name}"))
-        live = conn.execute(self.sql.count_live).scalar_one()
-        gone = conn.execute(self.sql.count_gone).scalar_one()
+        live, gone = conn.execute(self.sql.count_live_and_gone).one()
         if gone == 0:
             return 0
         if not allow_mass_delete:
@@ -415,7 +448,7 @@ class _Writer:
 
     def drop_seen(self) -> None:
         """Drop the seen table (PostgreSQL drops it at commit by itself)."""
-        if self.dialect == "sqlite":
+        if self.dialect == "sqlite" and not self.initial_load:
             self.seen.drop(self.conn)
 
 
@@ -515,28 +548,25 @@ def _record_failure(
     finished = now or datetime.now(UTC)
     values = {"status": RunStatus.FAILED.value, "finished_at": finished, "error": error}
     try:
-        with engine.connect() as conn:
-            # SQLite: take the write lock up front rather than fail upgrading a read lock.
-            set_begin_mode(conn, "IMMEDIATE")
-            with conn.begin():
-                updated = 0
-                if run_id is not None:
-                    updated = conn.execute(
-                        update(_RUNS).where(_RUNS.c.id == run_id).values(**values)
-                    ).rowcount
-                if updated == 0:
-                    # SQLite: the run row went away with the rolled back transaction.
-                    conn.execute(
-                        insert(_RUNS).values(
-                            dataset=dataset,
-                            started_at=started,
-                            inserted=0,
-                            updated=0,
-                            unchanged=0,
-                            deleted=0,
-                            **values,
-                        )
+        with engine.connect() as conn, begin_write(conn, lock_timeout):
+            updated = 0
+            if run_id is not None:
+                updated = conn.execute(
+                    update(_RUNS).where(_RUNS.c.id == run_id).values(**values)
+                ).rowcount
+            if updated == 0:
+                # SQLite: the run row went away with the rolled back transaction.
+                conn.execute(
+                    insert(_RUNS).values(
+                        dataset=dataset,
+                        started_at=started,
+                        inserted=0,
+                        updated=0,
+                        unchanged=0,
+                        deleted=0,
+                        **values,
                     )
+                )
     except Exception as record_exc:  # the sync's own error matters more: re-raised by the caller
         logger.warning(
             "%s: could not record the failed run (%s); the sync failed with: %s",

@@ -24,6 +24,7 @@ def test_sqlite_connections_are_set_up_for_safe_writes(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
+            assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == 64 * 1024**2
     finally:
         engine.dispose()
 

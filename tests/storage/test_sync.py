@@ -407,9 +407,8 @@ def test_runs_and_state_record_each_sync(engine: Engine) -> None:
     )
     assert (newest.unchanged, newest.deleted, newest.error) == (9, 1, None)
     with engine.connect() as conn:
-        state = dict(
-            conn.execute(text("SELECT dataset, last_success_run_id FROM dataset_state")).all()
-        )
+        rows = conn.execute(text("SELECT dataset, last_success_run_id FROM dataset_state"))
+        state: dict[str, int] = {row[0]: row[1] for row in rows}
     assert state == {"cities": three.run_id, "countries": two.run_id}
     assert dataset_counts(engine) == {
         "countries": (1, 0),
@@ -489,3 +488,70 @@ def test_sync_result_fields(engine: Engine) -> None:
         run = conn.execute(select(SyncRun.__table__)).mappings().one()  # type: ignore[attr-defined]
     assert run["id"] == result.run_id
     assert DATASETS["cities"].key == "id"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        city(1),
+        {"b": 1, "a": 'Zürich "quoted" \\ \n', "c": [1.5, None, True, False, {"z": 1, "y": 2}]},
+        {"big": 10**30, "small": -0.0, "tiny": 1e-300, "nan": float("nan"), "inf": float("inf")},
+        {"emoji": "\U0001f600", "control": "\x00\x1f", "empty": {}},
+    ],
+)
+def test_the_fast_encoder_is_exactly_json_dumps(item: dict[str, Any]) -> None:
+    import json
+
+    from storage._rows import canonical_json
+
+    expected = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(item) == expected
+
+
+def test_a_duplicate_key_in_an_initial_load_across_batches(engine: Engine) -> None:
+    """The first load of an empty table takes a shorter path; it catches duplicates too."""
+    pages = [cities(5), cities(5, start=6), [city(7, name="again")]]
+    with pytest.raises(InvalidItemError, match=r"^duplicate key 7 in cities response"):
+        sync_dataset(engine, "cities", pages, batch_size=4, now=T0)
+    assert snapshot(engine, "cities") == []
+    assert recent_runs(engine, 1)[0].status == "failed"
+
+
+def test_a_table_with_only_deleted_rows_is_not_an_initial_load(engine: Engine) -> None:
+    sync_dataset(engine, "cities", [cities(3)], now=T0)
+    sync_dataset(engine, "cities", [[]], allow_mass_delete=True, now=T1)
+    assert dataset_counts(engine)["cities"] == (0, 3)
+
+    result = sync_dataset(engine, "cities", [cities(2, start=3)], now=T2)
+
+    assert (result.inserted, result.updated, result.deleted) == (1, 1, 0)
+    assert dataset_counts(engine)["cities"] == (2, 2)
+
+
+def test_an_interrupt_rolls_back_and_is_recorded(engine: Engine) -> None:
+    sync_dataset(engine, "cities", [cities(10)], now=T0)
+    before = snapshot(engine, "cities")
+
+    def pages() -> Any:
+        yield [city(i, name="half-way") for i in range(1, 11)]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sync_dataset(engine, "cities", pages(), batch_size=5, now=T1)
+
+    assert snapshot(engine, "cities") == before
+    assert recent_runs(engine, 1)[0].error == "KeyboardInterrupt"
+
+
+def test_a_long_error_is_cut_to_one_short_line(engine: Engine) -> None:
+    def pages() -> Any:
+        yield cities(1)
+        raise RuntimeError("first line\nsecond line " + "x" * 2000)
+
+    with pytest.raises(RuntimeError):
+        sync_dataset(engine, "cities", pages(), now=T0)
+
+    error = recent_runs(engine, 1)[0].error
+    assert error is not None
+    assert error.startswith("RuntimeError: first line second line xxx")
+    assert len(error) <= 500
