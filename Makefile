@@ -23,6 +23,13 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
+# The reliability suite at full size (the same tests `make test` runs small: 20 chaos runs,
+# every kill point on SQLite and PostgreSQL, 2,000 fuzz examples, 30 s of load), then the
+# load benchmark, which writes benchmarks/LOAD.md. The figures are printed at the end.
+reliability: $(VENV)/.installed-dev
+	PARTNER_SYNC_RELIABILITY=full $(PY) -m pytest tests/reliability
+	$(PY) -m benchmarks.load
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

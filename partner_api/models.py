@@ -27,6 +27,10 @@ T = TypeVar("T")
 #: A non-empty string of bounded length: reference data names are short, a megabyte is an error.
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FIELD_CHARS, strict=True)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strict=True)]
+#: Integers the databases can hold (BIGINT): a 400-digit population is an error, not a row.
+BigInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+#: A coordinate is a finite number: NaN and infinities would be stored as NULL or garbage.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -118,12 +122,12 @@ class LanguageItem(TypedDict):
 class CityItem(TypedDict):
     """A city."""
 
-    id: StrictInt
+    id: Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
     name: Text
     countryCode: Code
-    population: int
-    latitude: float
-    longitude: float
+    population: BigInt
+    latitude: Finite
+    longitude: Finite
     timezone: Text
 
 

@@ -38,7 +38,7 @@ from partner_api.sandbox._config import (
     SandboxConfig,
 )
 from partner_api.sandbox._data import DatasetView
-from partner_api.sandbox._state import FAULT_KINDS, SandboxState
+from partner_api.sandbox._state import FAULT_KINDS, NonceMemoryFull, SandboxState
 
 logger = logging.getLogger("partner_api.sandbox")
 
@@ -476,7 +476,11 @@ class SandboxApp:
         if abs(state.now() - timestamp) > config.window:
             raise _Reject("4031", f"timestamp outside the {config.window:g} s window")
         # 4. nonce unused (used from here on, whatever comes next)
-        if not state.use_nonce(api_key, nonce_raw.decode("latin-1")):
+        try:
+            fresh = state.use_nonce(api_key, nonce_raw.decode("latin-1"))
+        except NonceMemoryFull:
+            raise _Reject("5030", "replay protection is at capacity; try again shortly") from None
+        if not fresh:
             raise _Reject("4032", "nonce already used")
         # 5. portal paths
         if sub == "/web/v1" or sub.startswith("/web/v1/"):

@@ -32,6 +32,10 @@ _TOKENS_MAX = 200_000
 _LOGIN_SESSIONS_MAX = 200_000
 
 
+class NonceMemoryFull(Exception):
+    """Every remembered nonce is still live and the memory is at its bound."""
+
+
 @dataclass
 class LoginSession:
     """One login between `initiate` and a successful `verify` (or its expiry)."""
@@ -161,7 +165,12 @@ class SandboxState:
     # -- replay protection ---------------------------------------------------------------------
 
     def use_nonce(self, api_key: str, nonce: str) -> bool:
-        """Record `nonce` for `api_key`; `False` if it was already used (a replay)."""
+        """Record `nonce` for `api_key`; `False` if it was already used (a replay).
+
+        Raises `NonceMemoryFull` when `nonce_memory_max` nonces are all still within
+        their horizon: forgetting one of them would let its request be replayed, so the
+        request is refused (503) instead.
+        """
         now = time.monotonic()
         # Remember for twice the window: a timestamp accepted at one edge of the window
         # stays acceptable for at most 2 x window, so a replay cannot outlive the memory.
@@ -171,12 +180,14 @@ class SandboxState:
             nonces = self._nonces
             while nonces:
                 oldest_key, seen = next(iter(nonces.items()))
-                if seen >= horizon and len(nonces) < self.config.nonce_memory_max:
+                if seen >= horizon:
                     break
                 del nonces[oldest_key]
             if key in nonces:
                 self.stats.nonce_rejections += 1
                 return False
+            if len(nonces) >= self.config.nonce_memory_max:
+                raise NonceMemoryFull(len(nonces))
             nonces[key] = now
             return True
 

@@ -1,0 +1,1 @@
+"""Benchmarks of partner-sync against raw floors: `make bench` (see `benchmarks/README.md`)."""

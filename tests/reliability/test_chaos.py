@@ -1,0 +1,99 @@
+"""Chaos: repeated syncs against a faulty, skewed sandbox whose data changes between runs.
+
+The sandbox runs as `partner-sync sandbox --fault-rate 0.3 --clock-skew 120` in its own
+process. After every run, each dataset is either exactly the sandbox's data (its outcome
+succeeded) or exactly what it was before the run (its outcome failed); no key is ever
+stored twice.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+from flows._sync import run_sync
+from partner_api import DATASETS
+from storage.db import make_engine, upgrade_database
+from tests.reliability.support import (
+    FIGURES,
+    cli_sandbox,
+    key_is_unique,
+    make_settings,
+    mismatch_with_source,
+    sized,
+    source_items,
+    sync_runs,
+    table_rows,
+)
+
+RUNS = sized(6, 20)
+CITIES = sized(1_500, 5_000)
+SEED = 4242
+
+
+def test_syncs_under_faults_and_skew_leave_the_source_or_the_previous_state(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(SEED)
+    database_url = f"sqlite:///{tmp_path / 'chaos.db'}"
+    engine = make_engine(database_url)
+    upgrade_database(engine)
+    statuses: Counter[str] = Counter()
+    failed_runs = 0
+    switches = 0
+    with cli_sandbox(
+        "--cities",
+        str(CITIES),
+        "--seed",
+        str(SEED),
+        "--fault-rate",
+        "0.3",
+        "--clock-skew",
+        "120",
+        # An injected 429 is retried at once: the test measures correctness, not patience.
+        "--retry-after",
+        "0",
+    ) as sandbox:
+        # Three attempts per request: most runs survive the faults, some datasets do not.
+        settings = make_settings(sandbox.base_url, database_url, max_attempts=3)
+        version = 1
+        for run in range(RUNS):
+            if run > 0 and rng.random() < 0.5:
+                version = 3 - version
+                sandbox.control("data-version", {"version": version})
+                switches += 1
+            before = {name: table_rows(engine, name) for name in DATASETS}
+            runs_before = len(sync_runs(engine))
+            try:
+                outcomes = {o.dataset: o for o in run_sync(settings)}
+            except Exception as exc:  # the login itself failed: nothing may have changed
+                outcomes = {}
+                failed_runs += 1
+                assert "\n" not in str(exc)
+            for name in DATASETS:
+                rows = table_rows(engine, name)
+                outcome = outcomes.get(name)
+                status = outcome.status if outcome else "login failed"
+                statuses[status] += 1
+                assert key_is_unique(engine, name)
+                if status in ("succeeded", "not_modified"):
+                    source = source_items(name, CITIES, version, SEED)
+                    problem = mismatch_with_source(rows, source)
+                    assert problem is None, f"run {run} {name} ({status}): {problem}"
+                else:
+                    assert rows == before[name], f"run {run} {name} failed but changed rows"
+                    if outcome is not None:
+                        assert outcome.error and "\n" not in outcome.error
+            new_runs = sync_runs(engine)[runs_before:]
+            assert all(r["status"] != "running" for r in new_runs)
+        stats = sandbox.control("stats")
+    engine.dispose()
+    FIGURES["chaos: runs (data version switches)"] = f"{RUNS} ({switches})"
+    FIGURES["chaos: dataset outcomes"] = dict(sorted(statuses.items()))
+    FIGURES["chaos: runs whose login failed"] = failed_runs
+    FIGURES["chaos: faults injected / partner requests"] = (
+        f"{stats['faultsInjected']} / {stats['partnerRequests']} {stats['byFault']}"
+    )
+    assert stats["faultsInjected"] > 0
+    assert statuses["succeeded"] + statuses["not_modified"] > 0
