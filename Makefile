@@ -30,9 +30,20 @@ reliability: $(VENV)/.installed-dev
 	PARTNER_SYNC_RELIABILITY=full $(PY) -m pytest tests/reliability
 	$(PY) -m benchmarks.load
 
+# Every benchmark against a sandbox in its own process, ours interleaved with a raw floor:
+# prints one table and writes benchmarks/RESULTS.md (3-4 minutes on 2 cores).
+# Needs PostgreSQL on 127.0.0.1:5432 for its row; `prefect server start` is run for you.
+bench: $(VENV)/.installed-dev
+	$(PY) -m benchmarks
+
+# The same harness at tiny sizes in under a minute: proves it runs, the numbers mean nothing.
+bench-smoke: $(VENV)/.installed-dev
+	$(PY) -m benchmarks --smoke
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy partner_api storage flows deployments
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

@@ -24,6 +24,7 @@ from partner_api._constants import (
 )
 
 OtpSourceName = Literal["prompt", "command", "totp", "sandbox", "prefect", "imap"]
+SessionStoreName = Literal["auto", "file", "prefect", "none"]
 
 #: Settings that must be present for a sync, by field name -> environment variable.
 REQUIRED_FOR_SYNC = {
@@ -84,6 +85,21 @@ class Settings(BaseSettings):
     #: A CA bundle to trust for the mailbox's TLS certificate (default: the system's).
     imap_ca_file: str = ""
 
+    #: Where the session token is kept between runs (README "Prefect"): `auto` is the
+    #: Prefect Secret block when a Prefect API is configured, else the file.
+    session_store: SessionStoreName = "auto"
+    #: The file store's path (default: per account under `$XDG_STATE_HOME/partner-sync/`).
+    session_file: str = ""
+    #: A kept token that expires within this many seconds is not used: log in afresh.
+    session_margin: float = Field(default=300.0, ge=0)
+
+    #: The Prefect global concurrency limit a run holds from login to end ("" turns it off).
+    run_lock: str = "partner-sync"
+    #: The served deployment's schedule (cron, UTC).
+    sync_cron: str = "0 3 * * *"
+    #: Prefix of the Prefect Secret blocks `partner-sync secrets push` creates.
+    secret_block_prefix: str = Field(default="partner-sync", pattern=r"^[a-z0-9][a-z0-9-]*$")
+
     max_delete_fraction: float = Field(default=0.5, ge=0, le=1)
     lock_timeout: float = Field(default=30.0, ge=0)
 
@@ -92,6 +108,11 @@ class Settings(BaseSettings):
         default="sqlite:///partner_sync.db",
         validation_alias=AliasChoices("DATABASE_URL", "PARTNER_DATABASE_URL"),
     )
+
+    @field_validator("session_store", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("mfa_method", mode="before")
     @classmethod

@@ -11,11 +11,13 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from partner_api import (
     DATASETS,
     AuthenticationError,
+    ClockDriftError,
     CommandOtpSource,
     ConfigurationError,
     DatasetChangedError,
@@ -32,9 +34,23 @@ from partner_api import (
 )
 from partner_api._constants import MAX_DATASET_RESTARTS
 
+from ._redact import remember_secret
+from ._session import SessionStore
 from ._settings import Settings, SettingsError
 
 logger = logging.getLogger("partner_sync")
+
+
+class Dataset(StrEnum):
+    """The partner's datasets, as a type: Prefect turns it into the deployment form's choices."""
+
+    countries = "countries"
+    currencies = "currencies"
+    languages = "languages"
+    cities = "cities"
+
+
+assert tuple(Dataset) == DATASETS, "Dataset must list the contract's datasets in its order"
 
 
 @dataclass
@@ -180,13 +196,60 @@ def log_in(
     """Log in with the MFA handoff; a later `4010` logs in again through the same source."""
     settings.require("email", "password")
     source = otp_source or build_otp_source(settings, client)
-    return client.login(
+    # A source that waits for a person (the Prefect pause) must not start a second login on
+    # its own when the first expired: that would send a new code nobody asked for.
+    restarts = settings.login_restarts if getattr(source, "restarts_login", True) else 0
+    session = client.login(
         settings.email,
         settings.password.get_secret_value(),
         source,
         mfa_method=settings.mfa_method,
-        restarts=settings.login_restarts,
+        restarts=restarts,
     )
+    remember_secret(session.token)
+    return session
+
+
+def start_session(
+    client: PartnerClient,
+    settings: Settings,
+    store: SessionStore,
+    otp_source: OtpSource | None = None,
+) -> bool:
+    """Use the kept session if it lives past the margin, else log in; True if it logged in.
+
+    Either way a later `4010` logs in again through the same OTP source, and every new
+    session is kept in `store`. The OTP source is built only when a login happens, so a
+    valid kept token never touches a mailbox or pauses a run.
+    """
+    source: list[OtpSource] = [otp_source] if otp_source is not None else []
+
+    def login_and_keep() -> Session:
+        if not source:
+            source.append(build_otp_source(settings, client))
+        session = log_in(client, settings, source[0])
+        client.relogin = login_and_keep  # `client.login` set its own; ours also keeps it
+        try:
+            store.save(session)
+        except Exception as exc:  # the run can go on; the next one will log in again
+            logger.warning("logged in, but cannot keep the session in %s: %s", store.where, exc)
+        return session
+
+    kept = store.load()
+    if kept is not None and not kept.expires_within(settings.session_margin):
+        remember_secret(kept.token)
+        client.use_session(kept)
+        client.relogin = login_and_keep
+        logger.info(
+            "using the kept session from %s (valid until %s)",
+            store.where,
+            kept.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
+        return False
+    if kept is not None:
+        logger.info("the kept session expires within %g s; logging in", settings.session_margin)
+    login_and_keep()
+    return True
 
 
 def sync_one(
@@ -247,14 +310,30 @@ FATAL_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_fatal(exc: BaseException) -> bool:
-    """Whether `exc` dooms every dataset of the run (bad credentials, unreachable server...)."""
+    """Whether `exc` dooms every dataset of the run (bad credentials, unreachable server...).
+
+    A drift 403 that outlasted its retries is not: the clock may settle for the next
+    dataset, and each dataset is its own transaction.
+    """
     if isinstance(exc, PartnerConnectionError):
         return not exc.sent
+    if isinstance(exc, ClockDriftError):
+        return False
     return isinstance(exc, FATAL_ERRORS)
 
 
 def one_line(exc: BaseException) -> str:
-    """The error as one readable line (exceptions here never carry secrets)."""
+    """The error as one readable line (exceptions here never carry secrets).
+
+    A database error speaks through its driver's message: SQLAlchemy's own text appends
+    the statement and its parameters, which would copy row data into logs and run records.
+    """
+    from sqlalchemy.exc import StatementError
+
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+        text = f"database error ({type(exc).__name__}): " + " ".join(str(exc).split())
+        return text if len(text) <= 1000 else text[:997] + "..."
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 1000 else text[:997] + "..."
 
@@ -263,6 +342,7 @@ def resolve_datasets(names: Sequence[str] | None) -> list[str]:
     """Validate dataset names (None or empty: all of them, in the contract's order)."""
     if not names:
         return list(DATASETS)
+    names = [str(n.value) if isinstance(n, Dataset) else n for n in names]
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         raise SettingsError(
@@ -280,20 +360,26 @@ def run_sync(
     progress: Progress | None = None,
     otp_source: OtpSource | None = None,
     on_session: Callable[[PartnerClient], None] | None = None,
+    store: SessionStore | None = None,
 ) -> list[DatasetOutcome]:
-    """Sync `datasets` (default all): one login, then each dataset in its own transaction.
+    """Sync `datasets` (default all): one session, then each dataset in its own transaction.
 
-    A failed dataset is recorded and the others still run, unless the failure is fatal
-    for all (bad credentials, missing scope, server unreachable).
+    The session is the kept one while it lasts (`store`, default the one the settings
+    name for a run without Prefect), else a fresh login. A failed dataset is recorded and
+    the others still run, unless the failure is fatal for all (bad credentials, missing
+    scope, server unreachable).
     """
     from storage.db import make_engine, upgrade_database
 
+    from ._session import session_store
+
     names = resolve_datasets(datasets)
+    store = store if store is not None else session_store(settings, prefect_api=False)
     engine = make_engine(settings.database_url)
     try:
         upgrade_database(engine)
         with build_client(settings) as client:
-            log_in(client, settings, otp_source)
+            start_session(client, settings, store, otp_source)
             if on_session is not None:
                 on_session(client)
             return _sync_each(

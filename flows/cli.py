@@ -12,9 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
+
+from partner_api import DATASETS
 
 from ._settings import SettingsError, load_settings
-from ._sync import DATASETS, DatasetOutcome, one_line
+from ._sync import DatasetOutcome, one_line
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -86,30 +89,23 @@ def cmd_sync(args: argparse.Namespace, **overrides: Any) -> int:
     return EXIT_OK
 
 
-def _quiet_prefect_defaults() -> None:
-    """Defaults for Prefect that suit a CLI on a machine that may be offline.
-
-    Set only where the user has not: no telemetry from the temporary server (it logs a
-    traceback when offline), and a start-up timeout that survives a slow first start.
-    """
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
-
 def _run_flow(args: argparse.Namespace, overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    _quiet_prefect_defaults()
     # The flow reads settings itself (never as parameters): pass overrides by environment.
     for key, value in overrides.items():
         env = "DATABASE_URL" if key == "database_url" else f"PARTNER_{key.upper()}"
         os.environ[env] = str(value)
+    from ._prefect_runtime import quick_flow_settings, quiet_prefect_defaults
+
+    quiet_prefect_defaults()
     from .sync_reference_data import SyncFailedError, sync_reference_data
 
-    state = sync_reference_data(
-        datasets=args.dataset or None,
-        full_refresh=args.full_refresh,
-        allow_mass_delete=args.allow_mass_delete,
-        return_state=True,
-    )
+    with quick_flow_settings():
+        state: Any = sync_reference_data(
+            datasets=args.dataset or None,
+            full_refresh=args.full_refresh,
+            allow_mass_delete=args.allow_mass_delete,
+            return_state=True,
+        )
     result = state.result(raise_on_failure=False)
     if isinstance(result, SyncFailedError):
         return result.rows
@@ -143,6 +139,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "password": DEMO_PASSWORD,
             "mfa_method": "EMAIL",
             "otp_source": "sandbox",
+            # The sandbox's port changes every demo: a kept session could never be reused.
+            "session_store": "none",
         }
         return cmd_sync(args, **overrides)
 
@@ -187,6 +185,129 @@ def cmd_status(args: argparse.Namespace) -> int:
             (run.error or "")[:80],
         )
     console.print(runs_table)
+    return EXIT_OK
+
+
+def _store_for_cli(settings: Any) -> Any:
+    """The session store a run would use: under `auto`, Prefect's when an API is configured."""
+    from ._session import session_store
+
+    prefect_api = False
+    if settings.session_store in ("auto", "prefect"):
+        from ._prefect_runtime import quiet_prefect_defaults
+
+        quiet_prefect_defaults()
+        from ._session_prefect import prefect_api_configured
+
+        prefect_api = prefect_api_configured()
+    return session_store(settings, prefect_api=prefect_api)
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    """Log in once (interactively by default) and keep the session for later runs."""
+    from partner_api import PromptOtpSource
+
+    from ._sync import build_client, build_otp_source, log_in
+
+    settings = load_settings()
+    settings.require("api_key", "api_secret", "email", "password")
+    store = _store_for_cli(settings)
+    kept = store.load()
+    if kept is not None and not kept.expires_within(settings.session_margin) and not args.force:
+        print(
+            f"already logged in: the session kept in {store.where} is valid until "
+            f"{kept.expires_at:%Y-%m-%d %H:%M:%S} UTC (--force logs in again)"
+        )
+        return EXIT_OK
+    with build_client(settings) as client:
+        # A pause needs a flow run; at a terminal the person is right here.
+        source = (
+            PromptOtpSource()
+            if settings.otp_source == "prefect"
+            else build_otp_source(settings, client)
+        )
+        session = log_in(client, settings, source)
+    store.save(session)
+    print(
+        f"logged in; the session is kept in {store.where} until "
+        f"{session.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    return EXIT_OK
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    """End the kept session on the server and forget it."""
+    from partner_api import SessionExpiredError
+
+    from ._sync import build_client
+
+    settings = load_settings()
+    store = _store_for_cli(settings)
+    kept = store.load()
+    if kept is None:
+        store.clear()  # an unreadable leftover goes too
+        print(f"no session kept in {store.where}")
+        return EXIT_OK
+    with build_client(settings) as client:
+        client.use_session(kept)
+        try:
+            client.logout()
+            ended = "ended on the server"
+        except SessionExpiredError:
+            ended = "had already expired on the server"
+        finally:
+            store.clear()
+    print(f"logged out: the session {ended} and is forgotten ({store.where})")
+    return EXIT_OK
+
+
+def cmd_otp(args: argparse.Namespace) -> int:
+    """Hand a one-time code to the flow run paused for it, and say whether it worked."""
+    from partner_api._otp import OTP_PATTERN
+
+    code = args.code.strip()
+    if not OTP_PATTERN.match(code):
+        return _fail("a one-time code is 6 digits", EXIT_USAGE)
+    from ._prefect_runtime import quiet_prefect_defaults
+
+    quiet_prefect_defaults()
+    from .otp_prefect import answer_paused_run
+
+    answer = answer_paused_run(code, args.flow_run, wait=args.wait)
+    print(answer.message)
+    return EXIT_OK if answer.accepted else EXIT_FAILED
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the flow's deployment on this host until interrupted."""
+    from ._prefect_runtime import quiet_prefect_defaults
+
+    quiet_prefect_defaults()
+    from deployments.serve import serve_deployment
+
+    serve_deployment(load_settings(), name=args.name, cron=args.cron)
+    return EXIT_OK
+
+
+def cmd_secrets_push(args: argparse.Namespace) -> int:
+    """Create (or overwrite) Prefect Secret blocks from the current credentials."""
+    from ._prefect_runtime import quiet_prefect_defaults
+
+    quiet_prefect_defaults()
+    from ._secret_blocks import push_secrets
+    from ._session_prefect import prefect_api_configured
+
+    if not prefect_api_configured():
+        return _fail(
+            "no Prefect API is configured: set PREFECT_API_URL (e.g. "
+            "http://127.0.0.1:4200/api) so the blocks land where the runs read them",
+            EXIT_USAGE,
+        )
+    pushed = push_secrets(load_settings())
+    if not pushed:
+        return _fail("no credential is set: nothing to push", EXIT_USAGE)
+    print("Secret blocks written: " + ", ".join(pushed))
+    print("runs now read these when the environment leaves them empty")
     return EXIT_OK
 
 
@@ -244,6 +365,32 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show the last runs and rows per table")
     status.add_argument("--limit", type=int, default=10)
 
+    login = sub.add_parser("login", help="log in once and keep the session for later runs")
+    login.add_argument("--force", action="store_true", help="log in even if a session is kept")
+    sub.add_parser("logout", help="end the kept session on the server and forget it")
+
+    otp = sub.add_parser("otp", help="give the one-time code to the flow run paused for it")
+    otp.add_argument("code", help="the 6-digit code")
+    otp.add_argument(
+        "--flow-run", type=UUID, default=None, help="the paused run's id (default: the newest)"
+    )
+    otp.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="seconds to wait for the partner's verdict (0: do not wait)",
+    )
+
+    serve = sub.add_parser("serve", help="serve the Prefect deployment on this host")
+    serve.add_argument("--name", default=None, help="deployment name (default: daily)")
+    serve.add_argument(
+        "--cron", default=None, help="schedule, cron in UTC (default: PARTNER_SYNC_CRON)"
+    )
+
+    secrets = sub.add_parser("secrets", help="credentials in Prefect Secret blocks")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    secrets_sub.add_parser("push", help="create Secret blocks from the current settings")
+
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply the migrations")
@@ -264,6 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "status": cmd_status,
         "db": cmd_db_upgrade,
+        "login": cmd_login,
+        "logout": cmd_logout,
+        "otp": cmd_otp,
+        "serve": cmd_serve,
+        "secrets": cmd_secrets_push,
     }
     try:
         return handlers[args.command](args)

@@ -474,7 +474,7 @@ class PartnerClient:
             return RateLimitedError(f"{what}; rate limited", retry_after=retry_after, **kwargs)
         if issubclass(cls, ForbiddenError):
             diagnosis = self.diagnose_403(path, code, server_message)
-            return cls(f"{what}. {diagnosis}", diagnosis=diagnosis, **kwargs)  # type: ignore[call-arg]
+            return cls(f"{what}. {diagnosis}", diagnosis=diagnosis, **kwargs)
         message = f"{what}; {cls.hint}" if cls.hint else what
         return cls(message, **kwargs)
 

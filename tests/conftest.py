@@ -18,9 +18,27 @@ from partner_api.sandbox import (
     SandboxHandle,
     running_sandbox,
 )
+from tests.dovecot import DovecotServer, DovecotUnavailable, find_dovecot, running_dovecot
+
+#: Cities in the sandbox that mails its codes to Dovecot (`mail_sandbox`).
+MAIL_SANDBOX_CITIES = 100
 
 #: Small enough to be quick, large enough for several pages of cities at page size 1000.
 TEST_CITIES = 2_500
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep kept sessions (token files) in a throwaway directory, never the developer's."""
+    import os
+
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +99,25 @@ def logged_in(sandbox: SandboxHandle, make_client: Callable[..., PartnerClient])
     client = make_client()
     client.login(DEMO_EMAIL, DEMO_PASSWORD, SandboxOtpSource(sandbox.base_url))
     return client
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[DovecotServer]:
+    """A real Dovecot for the module; a missing Dovecot fails the tests (it must not skip)."""
+    missing = None
+    try:
+        find_dovecot()
+    except DovecotUnavailable as exc:
+        missing = str(exc)
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    with running_dovecot() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mail_sandbox(dovecot: DovecotServer) -> Iterator[SandboxHandle]:
+    """A sandbox that delivers each EMAIL OTP into Dovecot's Maildir."""
+    config = SandboxConfig(cities=MAIL_SANDBOX_CITIES, maildir=dovecot.maildir)
+    with running_sandbox(config) as handle:
+        yield handle

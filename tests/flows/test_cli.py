@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from partner_api.sandbox import DEMO_API_SECRET, DEMO_PASSWORD
 
 CLI = [sys.executable, "-c", "import sys; from flows.cli import main; sys.exit(main())"]
@@ -75,3 +77,36 @@ def test_status_lists_rows_and_runs(env: dict[str, str]) -> None:
     done = run_cli("status", env=env)
     assert done.returncode == 0, done.stderr
     assert "currencies" in done.stdout and "succeeded" in done.stdout
+
+
+def test_login_keeps_the_session_and_logout_ends_it_on_the_server(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows._session import file_store
+    from flows._settings import Settings
+    from flows._sync import build_client
+    from flows.cli import main
+    from partner_api import SessionExpiredError
+
+    assert main(["login"]) == 0
+    assert "logged in; the session is kept in file" in capsys.readouterr().out
+    kept = file_store(Settings()).load()
+    assert kept is not None
+    assert main(["login"]) == 0
+    assert "already logged in" in capsys.readouterr().out
+    assert main(["logout"]) == 0
+    assert "ended on the server" in capsys.readouterr().out
+    assert file_store(Settings()).load() is None
+    with build_client(Settings()) as client:
+        client.use_session(kept)
+        with pytest.raises(SessionExpiredError):
+            list(client.read_dataset("currencies"))
+    assert main(["logout"]) == 0
+    assert "no session kept" in capsys.readouterr().out
+
+
+def test_otp_refuses_a_code_that_is_not_6_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.cli import main
+
+    assert main(["otp", "12345"]) == 2
+    assert "6 digits" in capsys.readouterr().err

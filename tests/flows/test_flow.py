@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 
 from partner_api.sandbox import DEMO_API_SECRET, DEMO_PASSWORD
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """One temporary Prefect server for the session (it takes ~10 s to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
 
 
 def test_the_flow_syncs_every_dataset_and_logs_no_secret(

@@ -37,40 +37,14 @@ from partner_api.sandbox import (
     DEMO_EMAIL,
     DEMO_PASSWORD,
     SANDBOX_MAIL_FROM,
-    SandboxConfig,
     SandboxHandle,
-    running_sandbox,
 )
 from tests.dovecot import (
     DovecotServer,
-    DovecotUnavailable,
-    find_dovecot,
     free_port,
-    running_dovecot,
 )
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[DovecotServer]:
-    """A Dovecot for the module; a missing Dovecot fails the tests (it must not skip them)."""
-    missing = None
-    try:
-        find_dovecot()
-    except DovecotUnavailable as exc:
-        missing = str(exc)
-    if missing:
-        pytest.fail(missing, pytrace=False)
-    with running_dovecot() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def mail_sandbox(dovecot: DovecotServer) -> Iterator[SandboxHandle]:
-    """A sandbox that delivers each EMAIL OTP into Dovecot's Maildir."""
-    with running_sandbox(SandboxConfig(cities=100, maildir=dovecot.maildir)) as handle:
-        yield handle
 
 
 @pytest.fixture

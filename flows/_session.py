@@ -1,0 +1,183 @@
+"""Where a session token is kept between runs, so a daily run asks for an OTP only when it lapsed.
+
+Two stores share one small protocol:
+
+- `FileSessionStore`: a JSON file readable only by the user (mode 0600), by default
+  `$XDG_STATE_HOME/partner-sync/session-<account>.json` (`~/.local/state/...`). It needs no
+  server and suits one host: the CLI, `--no-prefect`, `partner-sync serve`.
+- `flows._session_prefect.PrefectSecretSessionStore`: an encrypted Prefect `Secret` block,
+  so every worker of a scaled-out deployment shares one session. Used when a Prefect API
+  is configured (`PARTNER_SESSION_STORE=auto`).
+
+The app's database is deliberately not a store: it holds data that many readers may
+query, and a bearer token has no business next to it.
+
+`<account>` is a hash of base URL, API key and email, so two accounts never share a
+token. This module must never import `prefect` (the `--no-prefect` path uses it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+
+from partner_api import Session
+
+from ._settings import Settings, SettingsError
+
+logger = logging.getLogger("partner_sync.session")
+
+
+class SessionStore(Protocol):
+    """Keeps one account's session token between runs."""
+
+    #: Where the session is kept, for messages (never the token).
+    where: str
+
+    def load(self) -> Session | None:
+        """The kept session, or None (nothing kept, or unreadable)."""
+        ...
+
+    def save(self, session: Session) -> None:
+        """Keep `session`, replacing any other."""
+
+    def clear(self) -> bool:
+        """Forget the kept session; whether there was one."""
+        ...
+
+
+def account_key(settings: Settings) -> str:
+    """A short stable hash of base URL, API key and email: one kept session per account."""
+    material = "\n".join((settings.base_url.rstrip("/"), settings.api_key, settings.email.lower()))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def session_to_json(session: Session) -> str:
+    """The session as JSON (holds the token: only for a store)."""
+    return json.dumps(
+        {
+            "token": session.token.get_secret_value(),
+            "expires_at": session.expires_at.isoformat(),
+            "scopes": list(session.scopes),
+        }
+    )
+
+
+def session_from_json(text: str | dict[str, Any]) -> Session | None:
+    """The session from `session_to_json`'s text (or its parsed dict), or None if not one."""
+    try:
+        data: Any = json.loads(text) if isinstance(text, str) else text
+        expires_at = datetime.fromisoformat(data["expires_at"])
+        token = data["token"]
+        if not isinstance(token, str) or not token or expires_at.tzinfo is None:
+            return None
+        return Session(SecretStr(token), expires_at, tuple(map(str, data.get("scopes", []))))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def default_state_dir() -> Path:
+    """`$XDG_STATE_HOME/partner-sync`, else `~/.local/state/partner-sync`."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "partner-sync"
+
+
+class FileSessionStore:
+    """A JSON file only its owner can read or write (0600 in a 0700 directory)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = f"file {path}"
+
+    def load(self) -> Session | None:
+        """Read the file; a missing, unreadable or too-open file counts as nothing kept."""
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return None
+        if mode & 0o077:
+            # Someone else could have read the token: do not trust it, log in afresh.
+            logger.warning(
+                "%s is readable by others (mode %o); ignoring it", self.path, mode & 0o777
+            )
+            return None
+        try:
+            return session_from_json(self.path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            logger.warning("cannot read the kept session %s: %s", self.path, exc.strerror)
+            return None
+
+    def save(self, session: Session) -> None:
+        """Write atomically: a temporary 0600 file in the same directory, then rename."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".session-", dir=self.path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(session_to_json(session))
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def clear(self) -> bool:
+        """Delete the file."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+class NullSessionStore:
+    """Keeps nothing: every run logs in (`PARTNER_SESSION_STORE=none`)."""
+
+    where = "nowhere (PARTNER_SESSION_STORE=none)"
+
+    def load(self) -> Session | None:
+        """Nothing is kept."""
+        return None
+
+    def save(self, session: Session) -> None:
+        """Keep nothing."""
+
+    def clear(self) -> bool:
+        """Nothing to forget."""
+        return False
+
+
+def file_store(settings: Settings) -> FileSessionStore:
+    """The file store at `PARTNER_SESSION_FILE`, or the per-account default path."""
+    if settings.session_file:
+        return FileSessionStore(Path(settings.session_file).expanduser())
+    return FileSessionStore(default_state_dir() / f"session-{account_key(settings)}.json")
+
+
+def session_store(settings: Settings, *, prefect_api: bool = False) -> SessionStore:
+    """The store `PARTNER_SESSION_STORE` names; `auto` is the Prefect store when `prefect_api`.
+
+    `prefect_api` says that the caller runs under Prefect with an API configured; the
+    plain path passes False and so never imports Prefect.
+    """
+    choice = settings.session_store
+    if choice == "none":
+        return NullSessionStore()
+    if choice == "file" or (choice == "auto" and not prefect_api):
+        return file_store(settings)
+    if choice == "prefect" and not prefect_api:
+        raise SettingsError(
+            "PARTNER_SESSION_STORE=prefect needs a Prefect API (PREFECT_API_URL); "
+            "`sync --no-prefect` can use `file` or `none`"
+        )
+    from ._session_prefect import PrefectSecretSessionStore  # imports Prefect: only here
+
+    return PrefectSecretSessionStore(f"partner-sync-session-{account_key(settings)}")

@@ -1,0 +1,67 @@
+"""The session store in an encrypted Prefect `Secret` block, shared by every worker of a deployment.
+
+The Prefect server encrypts block secrets at rest; the key lives in the same database
+unless `PREFECT_SERVER_ENCRYPTION_KEY` is set (README "Prefect"). Anyone who can read
+blocks through the Prefect API can read the token, as with the API secret itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from prefect.blocks.system import Secret
+from prefect.exceptions import ObjectNotFound
+
+from partner_api import Session
+
+from ._session import session_from_json, session_to_json
+
+logger = logging.getLogger("partner_sync.session")
+
+
+def prefect_api_configured() -> bool:
+    """Whether a Prefect API URL is set (a server that outlives this process)."""
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
+
+
+def _is_missing(exc: Exception) -> bool:
+    # `Block.load` reports an unknown name as ValueError("Unable to find block document ...").
+    return isinstance(exc, ObjectNotFound) or (
+        isinstance(exc, ValueError) and "Unable to find block document" in str(exc)
+    )
+
+
+class PrefectSecretSessionStore:
+    """A `Secret` block named `partner-sync-session-<account>` holding the session as JSON."""
+
+    def __init__(self, block_name: str) -> None:
+        self.block_name = block_name
+        self.where = f"Prefect Secret block {block_name!r}"
+
+    def load(self) -> Session | None:
+        """Load the block; a missing or malformed block counts as nothing kept."""
+        try:
+            block: Any = Secret.load(self.block_name)
+        except Exception as exc:
+            if not _is_missing(exc):
+                logger.warning("cannot read %s: %s", self.where, type(exc).__name__)
+            return None
+        value = block.get()  # a JSON string comes back parsed, as a dict
+        return session_from_json(value) if isinstance(value, str | dict) else None
+
+    def save(self, session: Session) -> None:
+        """Create or overwrite the block."""
+        Secret(value=session_to_json(session)).save(self.block_name, overwrite=True)
+
+    def clear(self) -> bool:
+        """Delete the block."""
+        try:
+            Secret.delete(self.block_name)
+        except Exception as exc:
+            if _is_missing(exc):
+                return False
+            raise
+        return True

@@ -1,0 +1,242 @@
+"""End to end: `prefect server start`, `partner-sync serve`, `prefect deployment run`, the OTP
+answered with `partner-sync otp`, the data in the database, an overlapping run cancelled."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from partner_api.sandbox import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    SandboxHandle,
+)
+from tests.flows.e2e import (
+    BIN,
+    CLI,
+    PROJECT,
+    PrefectServer,
+    background,
+    prefect_server,
+    run,
+    wait_until,
+)
+
+DEPLOYMENT = "sync-reference-data/daily"
+
+
+@dataclass
+class Served:
+    """A Prefect server with `partner-sync serve` running against it."""
+
+    server: PrefectServer
+    env: dict[str, str]
+    database_url: str
+    deployment_id: str
+    tmp: Path
+
+
+def partner_env(sandbox: SandboxHandle, tmp: Path) -> dict[str, str]:
+    """What a user exports before `partner-sync serve`: the sandbox, codes through Prefect."""
+    return {
+        "PARTNER_BASE_URL": sandbox.base_url,
+        "PARTNER_API_KEY": DEMO_API_KEY,
+        "PARTNER_API_SECRET": DEMO_API_SECRET,
+        "PARTNER_EMAIL": DEMO_EMAIL,
+        "PARTNER_PASSWORD": DEMO_PASSWORD,
+        "PARTNER_OTP_SOURCE": "prefect",
+        "DATABASE_URL": f"sqlite:///{tmp / 'partner_sync.db'}",
+        "XDG_STATE_HOME": str(tmp / "state"),
+    }
+
+
+def serve(server: PrefectServer, sandbox: SandboxHandle, tmp: Path) -> Iterator[Served]:
+    """`partner-sync serve` in the background until its deployment is registered."""
+    # The runner polls for runs every second, not every 10 (test speed only).
+    env = server.env(**partner_env(sandbox, tmp), PREFECT_RUNNER_POLL_FREQUENCY="1")
+    with background([*CLI, "serve"], env, tmp / "serve.log", PROJECT) as process:
+
+        def registered() -> str | None:
+            assert process.poll() is None, (tmp / "serve.log").read_text()[-3000:]
+            response = httpx.get(f"{server.api_url}/deployments/name/{DEPLOYMENT}", timeout=10)
+            return str(response.json()["id"]) if response.status_code == 200 else None
+
+        deployment_id = wait_until(registered, 60, "the served deployment")
+        # No earlier test's session: the first run must ask for a code.
+        assert run([*CLI, "logout"], env, PROJECT).returncode == 0
+        yield Served(server, env, env["DATABASE_URL"], deployment_id, tmp)
+
+
+@pytest.fixture(scope="module")
+def served_sqlite(
+    sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """A SQLite-backed Prefect server with the deployment served."""
+    tmp = tmp_path_factory.mktemp("e2e-sqlite")
+    with prefect_server(tmp) as server:
+        yield from serve(server, sandbox, tmp)
+
+
+def deployment_run(served: Served) -> str:
+    """`prefect deployment run`, as a user types it; the new flow run's id."""
+    done = run([str(BIN / "prefect"), "deployment", "run", DEPLOYMENT], served.env, served.tmp)
+    assert done.returncode == 0, done.stdout + done.stderr
+    match = re.search(r"UUID:\s*([0-9a-f-]{36})", done.stdout)
+    assert match, done.stdout
+    return match.group(1)
+
+
+def newest_code(sandbox: SandboxHandle) -> str:
+    messages = httpx.get(f"{sandbox.base_url}/_sandbox/outbox", timeout=10).json()["messages"]
+    return str(messages[-1]["otp"])
+
+
+def test_a_deployment_run_pauses_for_the_otp_completes_and_an_overlapping_run_is_cancelled(
+    served_sqlite: Served, sandbox: SandboxHandle
+) -> None:
+    served, server = served_sqlite, served_sqlite.server
+    first = deployment_run(served)
+    server.wait_for_state(first, {"PAUSED"}, 60)
+    second = server.api("POST", f"/deployments/{served.deployment_id}/create_flow_run", json={})
+    assert server.wait_for_state(second["id"], {"CANCELLED", "PAUSED"}, 60) == "CANCELLED"
+    answered = run([*CLI, "otp", newest_code(sandbox)], served.env, PROJECT)
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    assert "the partner accepted the code" in answered.stdout
+    assert server.wait_for_state(first, {"COMPLETED", "FAILED", "CRASHED"}, 60) == "COMPLETED"
+    engine = sa.create_engine(served.database_url)
+    with engine.connect() as conn:
+        for table in ("countries", "currencies", "languages", "cities"):
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() > 0
+    engine.dispose()
+
+
+@pytest.fixture
+def throwaway_postgres() -> Iterator[str]:
+    """A new PostgreSQL database for one Prefect server, dropped afterwards."""
+    import secrets
+
+    import psycopg
+
+    name = f"prefect_e2e_{secrets.token_hex(4)}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_the_work_pool_shape_on_postgresql_deploys_and_a_worker_completes_a_run(
+    sandbox: SandboxHandle, throwaway_postgres: str, tmp_path: Path
+) -> None:
+    prefect = str(BIN / "prefect")
+    with prefect_server(tmp_path, throwaway_postgres) as server:
+        env = server.env(
+            **{**partner_env(sandbox, tmp_path), "PARTNER_OTP_SOURCE": "sandbox"},
+            PARTNER_SYNC_HOME=str(PROJECT),
+            PREFECT_WORKER_QUERY_SECONDS="1",  # poll for runs every second, not every 10
+        )
+        # `prefect work-pool create partner-sync --type process`, without a CLI's start-up.
+        from prefect.workers.process import ProcessWorker
+
+        server.api(
+            "POST",
+            "/work_pools/",
+            json={
+                "name": "partner-sync",
+                "type": "process",
+                "base_job_template": ProcessWorker.get_default_base_job_template(),
+            },
+        )
+        # The worker starts while `prefect deploy` runs, as it would on another host.
+        worker = [prefect, "worker", "start", "--pool", "partner-sync", "--limit", "1"]
+        with background(worker, env, tmp_path / "worker.log", PROJECT):
+            deploy = [
+                *(prefect, "--no-prompt", "deploy", "--all"),
+                *("--prefect-file", "deployments/prefect.yaml"),
+            ]
+            done = run(deploy, env, PROJECT)
+            assert done.returncode == 0, done.stdout + done.stderr
+            deployment = server.api("GET", "/deployments/name/sync-reference-data/daily-pool")
+            assert deployment["global_concurrency_limit"]["limit"] == 1
+            assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+            assert deployment["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
+            flow_run = server.api(
+                "POST", f"/deployments/{deployment['id']}/create_flow_run", json={}
+            )
+            final = server.wait_for_state(flow_run["id"], {"COMPLETED", "FAILED", "CRASHED"}, 90)
+            assert final == "COMPLETED", (tmp_path / "worker.log").read_text()[-3000:]
+    engine = sa.create_engine(env["DATABASE_URL"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM cities")).scalar_one() > 0
+    engine.dispose()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def test_in_the_prefect_ui_a_run_started_with_the_run_button_takes_the_otp_from_the_form(
+    served_sqlite: Served, sandbox: SandboxHandle
+) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("no /usr/bin/chromium: `.ci/run` installs it (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    served, server = served_sqlite, served_sqlite.server
+    # No session kept from another test: this run must pause for a code.
+    assert run([*CLI, "logout"], served.env, PROJECT).returncode == 0
+    known = {r["id"] for r in server.api("POST", "/flow_runs/filter", json={"limit": 200})}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(f"{server.ui_url}/deployments")
+            page.get_by_role("link", name="daily", exact=True).first.click()
+            expect(page.get_by_text("At 03:00 AM every day")).to_be_visible()
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Quick run").click()
+
+            def started() -> str | None:
+                runs = server.api("POST", "/flow_runs/filter", json={"limit": 200})
+                new = [r["id"] for r in runs if r["id"] not in known]
+                return new[0] if new else None
+
+            flow_run_id = wait_until(started, 30, "the run the Run button started")
+            server.wait_for_state(flow_run_id, {"PAUSED"}, 60)
+            page.goto(f"{server.ui_url}/runs/flow-run/{flow_run_id}")
+            page.get_by_role("button", name="Resume").click()
+            expect(page.get_by_text("partner-sync needs the one-time code")).to_be_visible()
+            page.locator(".p-modal textarea").fill(newest_code(sandbox))
+            page.get_by_role("button", name="Submit").click()
+            final = server.wait_for_state(flow_run_id, {"COMPLETED", "FAILED", "CRASHED"}, 60)
+            assert final == "COMPLETED"
+            page.reload()
+            expect(page.get_by_text("Completed").first).to_be_visible()
+            page.get_by_text("Artifacts", exact=True).first.click()
+            expect(page.get_by_text("partner-sync-datasets").first).to_be_visible()
+        finally:
+            browser.close()

@@ -1,0 +1,41 @@
+"""The logging filter that masks secrets in Prefect's run logs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from flows._redact import MASK, MaskSecretsFilter, install_mask_filter, mask, remember_secret
+
+
+def test_a_remembered_secret_is_masked_in_message_args_and_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    remember_secret("otp-like-secret-123456")
+    log = logging.getLogger("tests.redact")
+    log.addFilter(MaskSecretsFilter())
+    try:
+        with caplog.at_level(logging.INFO, logger="tests.redact"):
+            log.info("token is %s", "otp-like-secret-123456")
+            try:
+                raise ValueError("boom otp-like-secret-123456")
+            except ValueError:
+                log.exception("failed")
+    finally:
+        log.filters.clear()
+    assert "otp-like-secret-123456" not in caplog.text
+    assert "token is " + MASK in caplog.text and "ValueError: boom " + MASK in caplog.text
+
+
+def test_short_values_are_not_masked() -> None:
+    remember_secret("ab")
+    assert mask("a table about ab") == "a table about ab"
+
+
+def test_the_filter_is_installed_once_on_prefects_run_loggers() -> None:
+    install_mask_filter()
+    install_mask_filter()
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        filters = logging.getLogger(name).filters
+        assert sum(isinstance(f, MaskSecretsFilter) for f in filters) == 1
