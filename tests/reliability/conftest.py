@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from tests.postgres import throwaway_schema
 from tests.reliability.support import FIGURES, FULL
-
-POSTGRES_URL = os.environ.get(
-    "PARTNER_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A throwaway schema in the test database (dropped afterwards), as a URL."""
-    if os.environ.get("PARTNER_SYNC_SKIP_POSTGRES") == "1":
-        pytest.skip("PARTNER_SYNC_SKIP_POSTGRES=1")
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    schema = f"rel_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with throwaway_schema("rel") as url:
+        yield url
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
