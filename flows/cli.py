@@ -29,9 +29,15 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
+def _console() -> Any:
+    """A rich console; piped or logged output gets room for whole column titles."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+
+
 def _print_outcomes(rows: Sequence[dict[str, Any]]) -> None:
     """The per-dataset table, with rich when it is installed and a terminal or not."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="partner-sync")
@@ -49,7 +55,7 @@ def _print_outcomes(rows: Sequence[dict[str, Any]]) -> None:
             *(str(row[c]) for c in ("inserted", "updated", "unchanged", "deleted")),
             f"{row['seconds']:.1f}",
         )
-    Console(soft_wrap=True).print(table)
+    _console().print(table)
     for row in rows:
         if row.get("error") and row["status"] == "failed":
             print(f"{row['dataset']}: {row['error']}", file=sys.stderr)
@@ -147,7 +153,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the last runs and the rows per table."""
-    from rich.console import Console
     from rich.table import Table
 
     from storage.db import make_engine, upgrade_database
@@ -161,7 +166,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         runs = recent_runs(engine, limit=args.limit)
     finally:
         engine.dispose()
-    console = Console(soft_wrap=True)
+    console = _console()
     rows_table = Table(title="rows")
     for column in ("dataset", "live", "deleted"):
         rows_table.add_column(column)
