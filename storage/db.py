@@ -24,6 +24,8 @@ The database schema is created and upgraded by the alembic migrations in
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,7 +104,7 @@ def _make_sqlite_engine(url: URL, busy_timeout: float) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if wal:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cursor, busy_timeout)
                 # A million-row sync grows the WAL to hundreds of MB; give the disk back
                 # once it has been checkpointed.
                 cursor.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
@@ -115,6 +117,24 @@ def _make_sqlite_engine(url: URL, busy_timeout: float) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _enable_wal(cursor: Any, timeout: float) -> None:
+    """Switch the file to WAL, waiting while another connection holds the lock.
+
+    Changing the journal mode needs an exclusive lock and SQLite answers "database is
+    locked" at once, without its busy handler, when several connections open a new file
+    together (two `partner-sync` processes starting at once): so retry until `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def set_begin_mode(conn: Connection, mode: BeginMode) -> Connection:
