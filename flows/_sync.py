@@ -50,7 +50,7 @@ class Dataset(StrEnum):
     cities = "cities"
 
 
-assert tuple(Dataset) == DATASETS, "Dataset must list the contract's datasets in its order"
+assert tuple(Dataset) == tuple(DATASETS), "Dataset must list the contract's datasets in its order"
 
 
 @dataclass

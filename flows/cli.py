@@ -342,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--dataset",
             action="append",
-            choices=DATASETS,
+            choices=list(DATASETS),
             help="a dataset to sync (repeatable; default: all)",
         )
         p.add_argument(

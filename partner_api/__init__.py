@@ -48,11 +48,10 @@ from ._otp import (
 )
 from ._otp_imap import ImapOtpSource
 from ._retry import RetryMode, RetryPolicy
-from .models import DATASET_KEYS, DATASETS
+from .datasets import DATASETS, Dataset, DatasetName, get_dataset
 
 __all__ = [
     "DATASETS",
-    "DATASET_KEYS",
     "APIStatusError",
     "Answer",
     "AuthenticationError",
@@ -61,7 +60,9 @@ __all__ = [
     "ClockDriftError",
     "CommandOtpSource",
     "ConfigurationError",
+    "Dataset",
     "DatasetChangedError",
+    "DatasetName",
     "DatasetRead",
     "ForbiddenError",
     "HmacAuth",
@@ -95,6 +96,7 @@ __all__ = [
     "compute_signature",
     "etag_key",
     "extract_code",
+    "get_dataset",
     "is_loopback",
     "parse_http_date",
     "parse_retry_after",

@@ -42,7 +42,8 @@ from ._errors import (
     error_class_for,
 )
 from ._retry import CallBudget, RetryAfterTooLongError, RetryMode, RetryPolicy, build_retrying
-from .models import DATASETS, ENVELOPE_ADAPTER, PAGE_ADAPTERS, Envelope
+from .datasets import DATASETS
+from .models import ENVELOPE_ADAPTER, Envelope
 
 if TYPE_CHECKING:
     from ._dataset import DatasetRead
@@ -415,7 +416,7 @@ class PartnerClient:
         if not body:
             return None
         ok = 200 <= status < 300
-        adapter = PAGE_ADAPTERS[page_of] if page_of and ok else ENVELOPE_ADAPTER
+        adapter = DATASETS[page_of].page_adapter if page_of and ok else ENVELOPE_ADAPTER
         try:
             envelope = adapter.validate_json(body)
         except ValidationError as exc:

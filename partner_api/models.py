@@ -131,24 +131,4 @@ class CityItem(TypedDict):
     timezone: Text
 
 
-#: Each dataset's item type and key field (CONTRACT §2.4).
-DATASET_ITEMS: dict[str, type[Any]] = {
-    "countries": CountryItem,
-    "currencies": CurrencyItem,
-    "languages": LanguageItem,
-    "cities": CityItem,
-}
-DATASET_KEYS: dict[str, str] = {
-    "countries": "code",
-    "currencies": "code",
-    "languages": "code",
-    "cities": "id",
-}
-DATASETS: tuple[str, ...] = tuple(DATASET_ITEMS)
-
-#: The envelope of a paged answer of each dataset, compiled once.
-PAGE_ADAPTERS: dict[str, TypeAdapter[Envelope[PageData[Any]]]] = {
-    name: TypeAdapter(Envelope[PageData[item]])  # type: ignore[valid-type]
-    for name, item in DATASET_ITEMS.items()
-}
 ENVELOPE_ADAPTER: TypeAdapter[Envelope[Any]] = TypeAdapter(Envelope[Any])
