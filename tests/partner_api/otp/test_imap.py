@@ -303,8 +303,10 @@ def test_a_used_message_can_be_moved_to_a_folder(
 
     client.login(DEMO_EMAIL, DEMO_PASSWORD, source)
 
-    [(_, code)] = source.codes
-    assert flags_of_message_with(dovecot, code, folder="Used-codes") is not None
+    [(session_id, code)] = source.codes
+    assert code == outbox_code(mail_sandbox, session_id)
+    # Moved instead of marked: the message keeps its unread state in the other folder.
+    assert "\\Seen" not in flags_of_message_with(dovecot, code, folder="Used-codes")
     with pytest.raises(AssertionError, match="no message with that code"):
         flags_of_message_with(dovecot, code)
 
