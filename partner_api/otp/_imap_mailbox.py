@@ -151,20 +151,42 @@ class Mailbox:
             ) from exc
 
     def _login(self, box: BaseMailBox) -> None:
+        """AUTHENTICATE PLAIN (UTF-8) where offered, else LOGIN, which takes ASCII only.
+
+        Every failure is one line without any part of the password, and `from None`: nothing
+        of the exchange (which carried the password) is chained.
+        """
+        user, password = self.user, self.password.get_secret_value()
         try:
-            box.login(self.user, self.password.get_secret_value(), initial_folder=None)
+            if "AUTH=PLAIN" in box.client.capabilities:
+                box.login_utf8(user, password, initial_folder=None)
+            elif (user + password).isascii():
+                box.login(user, password, initial_folder=None)
+            else:
+                raise OtpError(
+                    f"IMAP {self.where} offers no AUTHENTICATE PLAIN and its LOGIN takes ASCII "
+                    "only, but PARTNER_IMAP_USER or PARTNER_IMAP_PASSWORD has other characters; "
+                    "use an ASCII password or a server that offers AUTH=PLAIN"
+                )
         except MailboxLoginError as exc:
             reason = self.server_words(exc)
-            # `from None`: nothing of the exchange (which carried the password) is chained.
-            raise OtpError(
-                f"IMAP login to {self.where} as {self.user} failed: {reason}; "
-                "check PARTNER_IMAP_USER/PARTNER_IMAP_PASSWORD"
-            ) from None
+        except UnicodeError:  # its message would quote a character of the secret
+            reason = "a character of the user name or password could not be sent"
         except CONNECTION_ERRORS as exc:
-            raise OtpError(
-                f"IMAP login to {self.where} as {self.user} failed: "
-                f"{self.one_line(exc)}; check PARTNER_IMAP_USER/PARTNER_IMAP_PASSWORD"
-            ) from None
+            reason = self.one_line(exc)
+        else:
+            return
+        raise OtpError(self._login_failed(reason)) from None
+
+    def _login_failed(self, reason: str) -> str:
+        what = f"IMAP login to {self.where} as {self.user} failed: {reason}"
+        if "[UNAVAILABLE]" in reason.upper():
+            # RFC 5530: the server could not check the credentials, not that they are wrong.
+            return (
+                f"{what}; the mail server could not check the login right now (a problem on "
+                "its side, not the credentials): try again later or ask its administrator"
+            )
+        return f"{what}; check PARTNER_IMAP_USER/PARTNER_IMAP_PASSWORD"
 
     def _select(self, box: BaseMailBox) -> None:
         try:
