@@ -29,7 +29,8 @@ from typing import Any
 
 import httpx
 
-from partner_api import HmacAuth, PartnerClient, SandboxOtpSource
+from partner_api import PartnerClient, SandboxOtpSource
+from partner_api._auth import HmacAuth
 from partner_api.sandbox import (
     DATASETS,
     DEMO_API_KEY,

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import SecretStr
+from pydantic import ValidationError
 
-from partner_api import Session
+from partner_api import SessionToken
 
 from ._settings import Settings, SettingsError
 
@@ -43,11 +41,11 @@ class SessionStore(Protocol):
     #: Where the session is kept, for messages (never the token).
     where: str
 
-    def load(self) -> Session | None:
+    def load(self) -> SessionToken | None:
         """The kept session, or None (nothing kept, or unreadable)."""
         ...
 
-    def save(self, session: Session) -> None:
+    def save(self, session: SessionToken) -> None:
         """Keep `session`, replacing any other."""
 
     def clear(self) -> bool:
@@ -61,27 +59,13 @@ def account_key(settings: Settings) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
-def session_to_json(session: Session) -> str:
-    """The session as JSON (holds the token: only for a store)."""
-    return json.dumps(
-        {
-            "token": session.token.get_secret_value(),
-            "expires_at": session.expires_at.isoformat(),
-            "scopes": list(session.scopes),
-        }
-    )
-
-
-def session_from_json(text: str | dict[str, Any]) -> Session | None:
-    """The session from `session_to_json`'s text (or its parsed dict), or None if not one."""
+def session_from_json(text: str | dict[str, Any]) -> SessionToken | None:
+    """The token from `SessionToken.to_json`'s text (or its parsed dict), or None if not one."""
     try:
-        data: Any = json.loads(text) if isinstance(text, str) else text
-        expires_at = datetime.fromisoformat(data["expires_at"])
-        token = data["token"]
-        if not isinstance(token, str) or not token or expires_at.tzinfo is None:
-            return None
-        return Session(SecretStr(token), expires_at, tuple(map(str, data.get("scopes", []))))
-    except (ValueError, KeyError, TypeError):
+        if isinstance(text, str):
+            return SessionToken.from_json(text)
+        return SessionToken.model_validate(text)
+    except ValidationError:
         return None
 
 
@@ -98,7 +82,7 @@ class FileSessionStore:
         self.path = path
         self.where = f"file {path}"
 
-    def load(self) -> Session | None:
+    def load(self) -> SessionToken | None:
         """Read the file; a missing, unreadable or too-open file counts as nothing kept."""
         try:
             mode = self.path.stat().st_mode
@@ -116,13 +100,13 @@ class FileSessionStore:
             logger.warning("cannot read the kept session %s: %s", self.path, exc.strerror)
             return None
 
-    def save(self, session: Session) -> None:
+    def save(self, session: SessionToken) -> None:
         """Write atomically: a temporary 0600 file in the same directory, then rename."""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".session-", dir=self.path.parent)  # mode 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(session_to_json(session))
+                handle.write(session.to_json())
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -143,11 +127,11 @@ class NullSessionStore:
 
     where = "nowhere (PARTNER_SESSION_STORE=none)"
 
-    def load(self) -> Session | None:
+    def load(self) -> SessionToken | None:
         """Nothing is kept."""
         return None
 
-    def save(self, session: Session) -> None:
+    def save(self, session: SessionToken) -> None:
         """Keep nothing."""
 
     def clear(self) -> bool:

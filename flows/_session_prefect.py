@@ -13,9 +13,9 @@ from typing import Any
 from prefect.blocks.system import Secret
 from prefect.exceptions import ObjectNotFound
 
-from partner_api import Session
+from partner_api import SessionToken
 
-from ._session import session_from_json, session_to_json
+from ._session import session_from_json
 
 logger = logging.getLogger("partner_sync.session")
 
@@ -41,7 +41,7 @@ class PrefectSecretSessionStore:
         self.block_name = block_name
         self.where = f"Prefect Secret block {block_name!r}"
 
-    def load(self) -> Session | None:
+    def load(self) -> SessionToken | None:
         """Load the block; a missing or malformed block counts as nothing kept."""
         try:
             block: Any = Secret.load(self.block_name)
@@ -52,9 +52,9 @@ class PrefectSecretSessionStore:
         value = block.get()  # a JSON string comes back parsed, as a dict
         return session_from_json(value) if isinstance(value, str | dict) else None
 
-    def save(self, session: Session) -> None:
+    def save(self, session: SessionToken) -> None:
         """Create or overwrite the block."""
-        Secret(value=session_to_json(session)).save(self.block_name, overwrite=True)
+        Secret(value=session.to_json()).save(self.block_name, overwrite=True)
 
     def clear(self) -> bool:
         """Delete the block."""

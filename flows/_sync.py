@@ -29,7 +29,7 @@ from partner_api import (
     PromptOtpSource,
     RetryPolicy,
     SandboxOtpSource,
-    Session,
+    SessionToken,
     TotpOtpSource,
 )
 from partner_api._constants import MAX_DATASET_RESTARTS
@@ -191,9 +191,13 @@ def build_otp_source(settings: Settings, client: PartnerClient) -> OtpSource:
 
 
 def log_in(
-    client: PartnerClient, settings: Settings, otp_source: OtpSource | None = None
-) -> Session:
-    """Log in with the MFA handoff; a later `4010` logs in again through the same source."""
+    client: PartnerClient,
+    settings: Settings,
+    otp_source: OtpSource | None = None,
+    *,
+    renew: Callable[[], SessionToken] | None = None,
+) -> SessionToken:
+    """Log in with the MFA handoff; a later `4010` calls `renew` (default: log in again)."""
     settings.require("email", "password")
     source = otp_source or build_otp_source(settings, client)
     # A source that waits for a person (the Prefect pause) must not start a second login on
@@ -205,6 +209,7 @@ def log_in(
         source,
         mfa_method=settings.mfa_method,
         restarts=restarts,
+        renew=renew,
     )
     remember_secret(session.token)
     return session
@@ -224,11 +229,10 @@ def start_session(
     """
     source: list[OtpSource] = [otp_source] if otp_source is not None else []
 
-    def login_and_keep() -> Session:
+    def login_and_keep() -> SessionToken:
         if not source:
             source.append(build_otp_source(settings, client))
-        session = log_in(client, settings, source[0])
-        client.relogin = login_and_keep  # `client.login` set its own; ours also keeps it
+        session = log_in(client, settings, source[0], renew=login_and_keep)
         try:
             store.save(session)
         except Exception as exc:  # the run can go on; the next one will log in again
@@ -238,8 +242,7 @@ def start_session(
     kept = store.load()
     if kept is not None and not kept.expires_within(settings.session_margin):
         remember_secret(kept.token)
-        client.use_session(kept)
-        client.relogin = login_and_keep
+        client.use_session(kept, renew=login_and_keep)
         logger.info(
             "using the kept session from %s (valid until %s)",
             store.where,

@@ -268,7 +268,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 def cmd_otp(args: argparse.Namespace) -> int:
     """Hand a one-time code to the flow run paused for it, and say whether it worked."""
-    from partner_api._otp import OTP_PATTERN
+    from partner_api.otp import OTP_PATTERN
 
     code = args.code.strip()
     if not OTP_PATTERN.match(code):

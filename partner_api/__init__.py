@@ -1,16 +1,18 @@
 """A client for the partner's HMAC-SHA256-signed Partner API, with its MFA login.
 
-`PartnerClient` signs every request afresh, retries under one policy, parses the
-contract's envelope and reads datasets page by page with ETags. The sandbox server that
-implements the same contract lives in `partner_api.sandbox`.
+`PartnerClient` signs every request afresh, retries under one policy (`RetryPolicy`), parses
+the contract's envelope into data or a typed error, and reads datasets page by page with
+ETags. `login` yields a `SessionToken`; an OTP source from `partner_api.otp` supplies the
+one-time code. The datasets come from one registry (`DATASETS`, `get_dataset`).
+
+The modules underneath, bottom to top: `_constants`, `_errors`, `_clock`, `_auth`,
+`_diagnosis`, `_response`, `_retry`, `_token`, `_transport`, then the resources `_login` and
+`_dataset`, and the façade `_client`. Lower modules never import higher ones.
 """
 
 from __future__ import annotations
 
-from ._auth import HmacAuth, compute_signature, signing_path, string_to_sign
-from ._client import Answer, PartnerClient, check_base_url, is_loopback, parse_retry_after
-from ._clock import ServerClock, parse_http_date
-from ._dataset import DatasetRead, etag_key
+from ._client import PartnerClient
 from ._errors import (
     APIStatusError,
     AuthenticationError,
@@ -30,30 +32,29 @@ from ._errors import (
     PartnerConnectionError,
     PartnerError,
     RateLimitedError,
+    RetryAfterTooLongError,
     ServerError,
     SessionExpiredError,
     SignatureError,
     WebPathError,
 )
-from ._login import Session, perform_login
-from ._otp import (
+from ._retry import RetryPolicy
+from ._token import SessionToken
+from .datasets import DATASETS, Dataset, DatasetName, get_dataset
+from .otp import (
     BaseOtpSource,
     CommandOtpSource,
+    ImapOtpSource,
     OtpChallenge,
     OtpSource,
     PromptOtpSource,
     SandboxOtpSource,
     TotpOtpSource,
-    extract_code,
 )
-from ._otp_imap import ImapOtpSource
-from ._retry import RetryMode, RetryPolicy
-from .datasets import DATASETS, Dataset, DatasetName, get_dataset
 
 __all__ = [
     "DATASETS",
     "APIStatusError",
-    "Answer",
     "AuthenticationError",
     "BadRequestError",
     "BaseOtpSource",
@@ -63,9 +64,7 @@ __all__ = [
     "Dataset",
     "DatasetChangedError",
     "DatasetName",
-    "DatasetRead",
     "ForbiddenError",
-    "HmacAuth",
     "ImapOtpSource",
     "InvalidCredentialsError",
     "InvalidOtpError",
@@ -82,25 +81,14 @@ __all__ = [
     "PartnerError",
     "PromptOtpSource",
     "RateLimitedError",
-    "RetryMode",
+    "RetryAfterTooLongError",
     "RetryPolicy",
     "SandboxOtpSource",
-    "ServerClock",
     "ServerError",
-    "Session",
     "SessionExpiredError",
+    "SessionToken",
     "SignatureError",
     "TotpOtpSource",
     "WebPathError",
-    "check_base_url",
-    "compute_signature",
-    "etag_key",
-    "extract_code",
     "get_dataset",
-    "is_loopback",
-    "parse_http_date",
-    "parse_retry_after",
-    "perform_login",
-    "signing_path",
-    "string_to_sign",
 ]

@@ -1,4 +1,4 @@
-"""HMAC-SHA256 request signing, exactly as the partner publishes it (CONTRACT §1, §2.5)."""
+"""HMAC-SHA256 request signing, exactly as the partner publishes it (docs/partner-api.md §1, §2.5)."""
 
 from __future__ import annotations
 

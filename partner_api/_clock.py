@@ -1,4 +1,4 @@
-"""The server clock, estimated from `Date` headers (CONTRACT §2.2).
+"""The server clock, estimated from `Date` headers (docs/partner-api.md §2.2).
 
 The server's clock is the truth: a request is signed with `local time + offset`, where
 `offset = server Date - midpoint(sent, received)`. `Date` has one-second resolution, so a

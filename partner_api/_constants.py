@@ -15,7 +15,7 @@ DEFAULT_MAX_RETRY_AFTER = 60.0
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 20.0
 
-# Per-cause budgets within one call (CONTRACT §2.1; issue 3's table).
+# Per-cause budgets within one call (docs/partner-api.md §2.1; issue 3's table).
 MAX_DRIFT_RETRIES = 2
 MAX_NONCE_RETRIES = 1
 MAX_UNKNOWN_403_RETRIES = 2

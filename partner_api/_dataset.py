@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._errors import DatasetChangedError, InvalidResponseError
+from ._response import Answer
+from ._transport import Transport
+from .datasets import get_dataset
 from .models import PageData
-
-if TYPE_CHECKING:
-    from ._client import PartnerClient
 
 logger = logging.getLogger("partner_api.dataset")
 
@@ -19,6 +19,20 @@ logger = logging.getLogger("partner_api.dataset")
 def etag_key(page: int, size: int) -> str:
     """How a page's ETag is remembered: an ETag is only valid for the same page size."""
     return f"{page}/{size}"
+
+
+def fetch_page(
+    transport: Transport, dataset: str, page: int, size: int, etag: str | None
+) -> Answer:
+    """One page of `dataset` with validated items, conditional on `etag` when given."""
+    headers = {"If-None-Match": etag} if etag else None
+    return transport.call(
+        "GET",
+        get_dataset(dataset).path,
+        params={"page": page, "size": size},
+        headers=headers,
+        page_of=dataset,
+    )
 
 
 class DatasetRead:
@@ -36,9 +50,9 @@ class DatasetRead:
     """
 
     def __init__(
-        self, client: PartnerClient, dataset: str, etags: dict[str, str], page_size: int
+        self, transport: Transport, dataset: str, etags: dict[str, str], page_size: int
     ) -> None:
-        self.client = client
+        self._transport = transport
         self.dataset = dataset
         self.page_size = page_size
         self._known = {k: v for k, v in etags.items() if k.endswith(f"/{page_size}")}
@@ -63,7 +77,7 @@ class DatasetRead:
             etag = self._known.get(etag_key(page, self.page_size))
             if etag is None:
                 return False
-            answer = self.client.fetch_page(self.dataset, page, self.page_size, etag)
+            answer = fetch_page(self._transport, self.dataset, page, self.page_size, etag)
             self.pages_read += 1
             if not answer.not_modified:
                 # Page 0 changed: its content is valid, but re-reading it below is simpler
@@ -77,7 +91,7 @@ class DatasetRead:
         total_pages = 1
         page = 0
         while page < total_pages:
-            answer = self.client.fetch_page(self.dataset, page, size, None)
+            answer = fetch_page(self._transport, self.dataset, page, size, None)
             self.pages_read += 1
             data = answer.data
             if not isinstance(data, PageData):
@@ -127,7 +141,7 @@ class DatasetRead:
         first = self.etags.get(etag_key(0, self.page_size))
         if total_pages < 2 or first is None:
             return
-        answer = self.client.fetch_page(self.dataset, 0, self.page_size, first)
+        answer = fetch_page(self._transport, self.dataset, 0, self.page_size, first)
         self.pages_read += 1
         if not answer.not_modified:
             raise DatasetChangedError(

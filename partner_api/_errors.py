@@ -23,9 +23,11 @@ The tree::
         │   └── WebPathError              4034
         ├── NotFoundError           404 / 4040
         ├── RateLimitedError        429 / 4290
+        │   └── RetryAfterTooLongError    asks to wait longer than `PARTNER_MAX_RETRY_AFTER`
         └── ServerError             5xx
 
 Every message is one line that says what happened and what to do; none carries a secret.
+`partner_api._response.error_class_for` is the one place that maps status and code to a class.
 """
 
 from __future__ import annotations
@@ -162,42 +164,9 @@ class RateLimitedError(APIStatusError):
         self.retry_after = retry_after
 
 
+class RetryAfterTooLongError(RateLimitedError):
+    """429 whose `Retry-After` exceeds `PARTNER_MAX_RETRY_AFTER`: not worth waiting in-process."""
+
+
 class ServerError(APIStatusError):
     """5xx: the server failed or is unavailable."""
-
-
-_BY_CODE: dict[str, type[APIStatusError]] = {
-    "4000": BadRequestError,
-    "4010": SessionExpiredError,
-    "4011": InvalidCredentialsError,
-    "4012": InvalidOtpError,
-    "4013": LoginSessionExpiredError,
-    "4030": SignatureError,
-    "4031": ClockDriftError,
-    "4032": NonceReusedError,
-    "4033": MissingScopeError,
-    "4034": WebPathError,
-    "4040": NotFoundError,
-    "4290": RateLimitedError,
-}
-
-_BY_STATUS: dict[int, type[APIStatusError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: ForbiddenError,
-    404: NotFoundError,
-    429: RateLimitedError,
-}
-
-
-def error_class_for(status: int, code: str | None) -> type[APIStatusError]:
-    """Map an HTTP status and envelope code to the most specific error class.
-
-    The envelope code wins only when it agrees with the status family, so a server that
-    answers 500 with a stray `4031` is still a server error.
-    """
-    by_code = _BY_CODE.get(code or "")
-    by_status = ServerError if status >= 500 else _BY_STATUS.get(status, APIStatusError)
-    if by_code is not None and issubclass(by_code, by_status):
-        return by_code
-    return by_status

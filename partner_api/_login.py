@@ -1,12 +1,11 @@
-"""The login with its MFA handoff (CONTRACT §2.3): initiate → send → OTP → verify → token."""
+"""The login with its MFA handoff (docs/partner-api.md §2.3): initiate → send → OTP → verify → token."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from pydantic import SecretStr, ValidationError
 
@@ -25,12 +24,11 @@ from ._errors import (
     PartnerConnectionError,
     ServerError,
 )
-from ._otp import OTP_PATTERN, OtpChallenge, OtpSource
 from ._retry import RetryMode
+from ._token import SessionToken
+from ._transport import Transport
 from .models import LoginInitiated, MfaSent, MfaVerified
-
-if TYPE_CHECKING:
-    from ._client import PartnerClient
+from .otp._base import OTP_PATTERN, OtpChallenge, OtpSource
 
 logger = logging.getLogger("partner_api.login")
 
@@ -40,30 +38,16 @@ M = TypeVar("M", LoginInitiated, MfaSent, MfaVerified)
 MAX_OTP_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
-class Session:
-    """A session token and what is known of it. `repr` never shows the token."""
-
-    token: SecretStr
-    expires_at: datetime
-    scopes: tuple[str, ...] = field(default=())
-
-    def expires_within(self, seconds: float, *, now: datetime | None = None) -> bool:
-        """Whether the token expires within `seconds` from `now` (default: the present)."""
-        now = now or datetime.now(UTC)
-        return self.expires_at - now <= timedelta(seconds=seconds)
-
-
 def perform_login(
-    client: PartnerClient,
+    transport: Transport,
     email: str,
     password: str,
     otp_source: OtpSource,
     *,
     mfa_method: str = "EMAIL",
     restarts: int = 1,
-) -> Session:
-    """Log in through the MFA handoff and return the session.
+) -> SessionToken:
+    """Log in through the MFA handoff and return the session token.
 
     A login that fails ambiguously at `mfa/verify` (server error, broken connection) or
     whose login session expired is started again from `initiate`, at most `restarts` times:
@@ -82,7 +66,7 @@ def perform_login(
         )
     for round_ in range(restarts + 1):
         try:
-            return _login_once(client, email, password, otp_source, method)
+            return _login_once(transport, email, password, otp_source, method)
         except (LoginSessionExpiredError, ServerError, PartnerConnectionError) as exc:
             if round_ >= restarts:
                 raise
@@ -91,11 +75,11 @@ def perform_login(
 
 
 def _login_once(
-    client: PartnerClient, email: str, password: str, otp_source: OtpSource, method: str
-) -> Session:
+    transport: Transport, email: str, password: str, otp_source: OtpSource, method: str
+) -> SessionToken:
     initiated = _model(
         LoginInitiated,
-        client.call(
+        transport.call(
             "POST",
             LOGIN_INITIATE_PATH,
             json={"email": email, "password": password},
@@ -114,7 +98,7 @@ def _login_once(
     otp_source.prepare(method)
     sent = _model(
         MfaSent,
-        client.call(
+        transport.call(
             "POST",
             MFA_SEND_PATH,
             json={"sessionId": initiated.session_id, "mfaMethod": value},
@@ -144,7 +128,7 @@ def _login_once(
         if not OTP_PATTERN.match(code):
             raise OtpError(f"the {otp_source.name} OTP source gave something that is not 6 digits")
         try:
-            answer = client.call(
+            answer = transport.call(
                 "POST",
                 MFA_VERIFY_PATH,
                 json={"sessionId": initiated.session_id, "mfaMethod": value, "otp": code},
@@ -158,7 +142,7 @@ def _login_once(
             continue
         verified = _model(MfaVerified, answer.data, "login/mfa/verify")
         otp_source.confirm()
-        session = Session(
+        session = SessionToken(
             token=SecretStr(verified.access_token),
             expires_at=datetime.now(UTC) + timedelta(seconds=verified.expires_in),
             scopes=tuple(verified.scopes),

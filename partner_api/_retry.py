@@ -6,7 +6,7 @@
 | 403 `4032` (nonce reuse)                | retry at once with a new nonce, once; WARNING        |
 | 403 without envelope / unknown code     | treated as possible drift: retry at once, ≤ 2        |
 | 403 `4030` `4033` `4034`, 400, 404, 4011| fail at once                                         |
-| 401 `4010` on a data call               | log in again once (the client does it), then retry   |
+| 401 `4010` on a data call               | renew the session once (callback), then retry        |
 | 429                                     | wait `Retry-After` (refused above the cap)           |
 | 5xx, connection errors, broken bodies   | exponential backoff with jitter                      |
 
@@ -50,6 +50,7 @@ from ._errors import (
     PartnerConnectionError,
     PartnerError,
     RateLimitedError,
+    RetryAfterTooLongError,
     ServerError,
     SessionExpiredError,
 )
@@ -84,7 +85,7 @@ class RetryPolicy:
 
 @dataclass
 class CallBudget:
-    """Per-cause counters for one call; the client reads `relogin_due` before each attempt."""
+    """Per-cause counters for one call; the transport reads `relogin_due` before each attempt."""
 
     drift: int = 0
     nonce: int = 0
@@ -92,10 +93,6 @@ class CallBudget:
     relogins: int = 0
     relogin_due: bool = False
     causes: list[str] = field(default_factory=list)
-
-
-class RetryAfterTooLongError(RateLimitedError):
-    """429 whose `Retry-After` exceeds `PARTNER_MAX_RETRY_AFTER`: not worth waiting in-process."""
 
 
 def _is_unknown_403(exc: BaseException) -> bool:

@@ -34,7 +34,7 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Envelope(BaseModel, Generic[T]):
-    """Every JSON answer: `{"version","success","code","message","data"}` (CONTRACT §2.1)."""
+    """Every JSON answer: `{"version","success","code","message","data"}` (docs/partner-api.md §2.1)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -53,6 +53,8 @@ class DovecotServer:
     #: The self-signed certificate (for `127.0.0.1`) to trust as a CA file.
     ca_file: Path
     log_path: Path
+    #: The `passwd-file` passdb (one line per user); without it Dovecot cannot check logins.
+    passwd_file: Path
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of Dovecot's log, for failure messages."""
@@ -82,16 +84,23 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextlib.contextmanager
 def running_dovecot(
-    *, user: str = "otp-reader@example.test", password: str = "mailbox-test-password"
+    *,
+    user: str = "otp-reader@example.test",
+    password: str = "mailbox-test-password",
+    broken_auth: bool = False,
 ) -> Iterator[DovecotServer]:
-    """Run a Dovecot IMAP server on free loopback ports until the block ends."""
+    """Run a Dovecot IMAP server on free loopback ports until the block ends.
+
+    `broken_auth` replaces the passdb by one whose checker is missing: every login then meets
+    a server-side failure (`[UNAVAILABLE] Temporary authentication failure`).
+    """
     binary = find_dovecot()
     old_umask = os.umask(0o022)
     root = Path(tempfile.mkdtemp(prefix="partner-dovecot-"))
     process: subprocess.Popen[bytes] | None = None
     try:
         root.chmod(0o755)  # the unprivileged mail user must traverse it to its Maildir
-        server = _prepare(root, user=user, password=password)
+        server = _prepare(root, user=user, password=password, broken_auth=broken_auth)
         process = subprocess.Popen(
             [binary, "-F", "-c", str(root / "dovecot.conf")],
             stdin=subprocess.DEVNULL,
@@ -107,7 +116,7 @@ def running_dovecot(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _prepare(root: Path, *, user: str, password: str) -> DovecotServer:
+def _prepare(root: Path, *, user: str, password: str, broken_auth: bool) -> DovecotServer:
     """Write the config, the certificate and the Maildir under `root`."""
     runtime, state, home = root / "run", root / "state", root / "home"
     for path in (runtime, state, home):
@@ -137,6 +146,14 @@ def _prepare(root: Path, *, user: str, password: str) -> DovecotServer:
         mail_user = internal_user = login_user = pwd.getpwuid(os.geteuid()).pw_name
         mail_group = grp.getgrgid(os.getegid()).gr_name
 
+    if ":" in user or ":" in password or "\n" in user + password:
+        raise ValueError("a passwd-file user or password cannot hold ':' or a line break")
+    passwd_file = root / "passwd"
+    passwd_file.write_text(f"{user}:{{PLAIN}}{password}\n", encoding="utf-8")
+    if os.geteuid() == 0:
+        shutil.chown(passwd_file, internal_user)  # the auth worker reads it as that user
+    passwd_file.chmod(0o600)
+
     host, port, ssl_port = "127.0.0.1", free_port(), free_port()
     log_path = root / "dovecot.log"
     config = f"""\
@@ -162,10 +179,8 @@ auth_mechanisms = plain login
 # Tests try a wrong password on purpose: answer at once instead of after the 2 s default.
 auth_failure_delay = 0
 
-passdb {{
-  driver = static
-  args = user={user} password={password}
-}}
+# A passwd-file, not `static`: its password may hold spaces, quotes and non-ASCII letters.
+{_BROKEN_PASSDB if broken_auth else _PASSWD_PASSDB.format(passwd_file=passwd_file)}
 userdb {{
   driver = static
   args = uid={mail_user} gid={mail_group} home={home}
@@ -197,7 +212,19 @@ service imap-login {{
         maildir=maildir,
         ca_file=cert,
         log_path=log_path,
+        passwd_file=passwd_file,
     )
+
+
+_PASSWD_PASSDB = """passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd_file}
+}}"""
+#: A passdb whose checker program does not exist: Dovecot answers a temporary failure.
+_BROKEN_PASSDB = """passdb {
+  driver = checkpassword
+  args = /nonexistent/checkpassword
+}"""
 
 
 def _system_user(name: str) -> str:

@@ -20,11 +20,15 @@ from flows._session import (
 )
 from flows._settings import Settings, SettingsError
 from flows._sync import run_sync
-from partner_api import Session
+from partner_api import SessionToken
 
 
-def a_session(token: str = "tok-abcdef", hours: float = 1) -> Session:
-    return Session(SecretStr(token), datetime.now(UTC) + timedelta(hours=hours), ("partner:auth",))
+def a_session(token: str = "tok-abcdef", hours: float = 1) -> SessionToken:
+    return SessionToken(
+        token=SecretStr(token),
+        expires_at=datetime.now(UTC) + timedelta(hours=hours),
+        scopes=("partner:auth",),
+    )
 
 
 def logins(control: Callable[..., Any]) -> int:

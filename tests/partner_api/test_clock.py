@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
-from partner_api import ServerClock, parse_http_date
+from partner_api._clock import ServerClock, parse_http_date
 
 
 def date(epoch: float) -> str:

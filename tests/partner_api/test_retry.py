@@ -1,8 +1,8 @@
 """The one retry policy: each row of the table, over HTTP against the sandbox's faults.
 
 Waits are recorded by an injected `sleep` rather than slept, except where a real server
-must see time pass. Scripted answers the sandbox cannot give (a 403 without an envelope, a
-`Retry-After` date) use an `httpx.MockTransport` in unit tests of the one function.
+must see time pass. Scripted answers the sandbox cannot give (a `Retry-After` date) use an
+`httpx.MockTransport`.
 """
 
 from __future__ import annotations
@@ -20,29 +20,18 @@ from hypothesis import strategies as st
 
 from partner_api import (
     ForbiddenError,
+    InvalidCredentialsError,
     PartnerClient,
     PartnerConnectionError,
     RateLimitedError,
     RetryPolicy,
     SandboxOtpSource,
     ServerError,
-    parse_retry_after,
 )
 from partner_api.sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
+from tests.partner_api.transports import RecordingTransport, envelope, ok, scripted
 
 PATH = "/api/v1/partner/constants/currencies"
-
-
-class RecordingTransport(httpx.HTTPTransport):
-    """The real transport, noting each request's nonce and path."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[str, str]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append((request.headers.get("X-Nonce", ""), request.url.path))
-        return super().handle_request(request)
 
 
 @pytest.fixture
@@ -73,16 +62,45 @@ def test_server_errors_back_off_until_the_attempts_run_out(
     assert len(waits) == 7 and all(0 <= w <= 20 for w in waits)
 
 
+class AlternatingFaults(httpx.HTTPTransport):
+    """The real transport; once armed, the sandbox faults every other request (first, third, ...).
+
+    The sandbox draws faults from one random stream shared by the whole session, so a rate
+    below 1 gives each test whatever the earlier tests left: switching the rate between 1
+    and 0 before each send makes the sequence exact.
+    """
+
+    def __init__(self, control: Callable[..., Any]) -> None:
+        super().__init__()
+        self.control = control
+        self.armed = False
+        self.sends = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.armed:
+            self.sends += 1
+            self.control("config", {"faultRate": 1.0 if self.sends % 2 else 0.0})
+        return super().handle_request(request)
+
+
 @pytest.mark.parametrize("kind", ["503", "drop", "500"])
 def test_data_calls_survive_transient_faults(
-    sandbox: Any, recorded: Any, sandbox_control: Callable[..., Any], kind: str
+    sandbox: Any,
+    make_client: Callable[..., PartnerClient],
+    sandbox_control: Callable[..., Any],
+    kind: str,
 ) -> None:
-    client, _, waits = recorded
+    transport = AlternatingFaults(sandbox_control)
+    waits: list[float] = []
+    client = make_client(transport=transport, sleep=waits.append)
     login(client, sandbox.base_url)
-    sandbox_control("config", {"faultRate": 0.5, "faultKinds": [kind]})
+    sandbox_control("config", {"faultKinds": [kind]})
+    transport.armed = True
     for _ in range(5):
         assert client.call("GET", PATH).data
-    assert waits  # at 50 % some call certainly retried
+    # Each call met one fault, backed off once and succeeded on its second send.
+    assert transport.sends == 10
+    assert len(waits) == 5 and all(0 <= w <= 20 for w in waits)
 
 
 def test_drift_403s_are_retried_at_once_at_most_twice(
@@ -100,7 +118,10 @@ def test_drift_403s_are_retried_at_once_at_most_twice(
 
 
 def test_an_ambiguous_verify_restarts_the_login_instead_of_resubmitting(
-    sandbox: Any, recorded: Any, sandbox_control: Callable[..., Any]
+    sandbox: Any,
+    recorded: Any,
+    sandbox_control: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client, transport, _ = recorded
     outbox = SandboxOtpSource(sandbox.base_url)
@@ -115,7 +136,7 @@ def test_an_ambiguous_verify_restarts_the_login_instead_of_resubmitting(
                 sandbox_control("config", {"faultRate": 1.0, "faultKinds": ["drop"]})
             return code
 
-    original = client._send_once
+    original = client._transport.send_once
 
     def heal_after_send(*args: Any) -> Any:
         try:
@@ -123,7 +144,7 @@ def test_an_ambiguous_verify_restarts_the_login_instead_of_resubmitting(
         finally:
             sandbox_control("config", {"faultRate": 0})
 
-    client._send_once = heal_after_send  # type: ignore[method-assign]
+    monkeypatch.setattr(client._transport, "send_once", heal_after_send)
     session = client.login(DEMO_EMAIL, DEMO_PASSWORD, BreakVerifyOnce(sandbox.base_url))
     assert session.scopes
     paths = [p.rsplit("/", 1)[-1] for _, p in transport.sent]
@@ -131,31 +152,13 @@ def test_an_ambiguous_verify_restarts_the_login_instead_of_resubmitting(
     assert paths == ["initiate", "send", "verify", "initiate", "send", "verify"]
 
 
-def test_retry_after_in_both_forms() -> None:
-    now = time.time()
-    assert parse_retry_after("7", now) == 7.0
-    in_90s = email.utils.formatdate(now + 90, usegmt=True)
-    assert parse_retry_after(in_90s, now) == pytest.approx(90, abs=1)
-    assert parse_retry_after("garbage", now) is None
-
-
-def scripted(responses: list[httpx.Response]) -> httpx.MockTransport:
-    answers = iter(responses)
-    return httpx.MockTransport(lambda request: next(answers))
-
-
-def envelope(code: str, message: str = "") -> dict[str, Any]:
-    return {"version": "2.0.0", "success": False, "code": code, "message": message, "data": None}
-
-
 def test_a_retry_after_date_is_waited_then_retried() -> None:
     when = email.utils.formatdate(time.time() + 5, usegmt=True)
-    ok = {"version": "2.0.0", "success": True, "code": "2000", "data": [1]}
     waits: list[float] = []
     transport = scripted(
         [
             httpx.Response(429, json=envelope("4290"), headers={"Retry-After": when}),
-            httpx.Response(200, json=ok),
+            httpx.Response(200, json=ok([1])),
         ]
     )
     with PartnerClient(
@@ -185,28 +188,10 @@ def test_a_retry_after_beyond_the_cap_fails_at_once() -> None:
     assert waits == [] and "31,536,000" in str(caught.value)
 
 
-def test_an_unclassified_403_is_treated_as_drift_then_diagnosed() -> None:
-    date = email.utils.formatdate(time.time() + 100, usegmt=True)
-    html = httpx.Response(403, text="<html>Forbidden</html>", headers={"Date": date})
-    transport = scripted([html, html, html])
-    with (
-        PartnerClient("http://127.0.0.1:9/prometheus", "k", "s", transport=transport) as client,
-        pytest.raises(ForbiddenError) as caught,
-    ):
-        client.call("GET", PATH)
-    diagnosis = caught.value.diagnosis
-    assert client.sends == 3
-    assert "no envelope" in diagnosis and "Remaining" in diagnosis
-    assert "clock offset +100" in diagnosis.replace("+99", "+100").replace("+101", "+100")
-    assert "scope" in diagnosis and "nonce" in diagnosis and "/web/v1" in diagnosis
-
-
 def test_a_connection_refused_during_login_is_retried_but_not_a_wrong_password(
     recorded: Any,
 ) -> None:
     client, transport, _ = recorded
-    from partner_api import InvalidCredentialsError
-
     with pytest.raises(InvalidCredentialsError):
         client.login(DEMO_EMAIL, "wrong", SandboxOtpSource("http://127.0.0.1:1"))
     assert len(transport.sent) == 1

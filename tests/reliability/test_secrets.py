@@ -25,7 +25,7 @@ from pydantic import ValidationError
 import flows._sync
 from flows._settings import Settings, SettingsError, load_settings
 from flows._sync import DatasetOutcome, build_client, log_in, run_sync, sync_one
-from partner_api import PartnerClient, Session, TotpOtpSource
+from partner_api import PartnerClient, SessionToken, TotpOtpSource
 from partner_api.sandbox import DEMO_API_SECRET, DEMO_PASSWORD, DEMO_TOTP_SECRET
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import FIGURES, CliSandbox, cli_sandbox, dump_tables, make_settings
@@ -91,7 +91,7 @@ def test_setting_errors_name_the_variable_and_never_a_secret(
 
 def test_client_session_and_otp_source_reprs_hide_secrets() -> None:
     client = PartnerClient("http://127.0.0.1:1/prometheus", "key", SECRET_FIELDS["api_secret"])
-    session = Session(token=_secret("tok-abcdef-123456"), expires_at=_now())
+    session = SessionToken(token=_secret("tok-abcdef-123456"), expires_at=_now())
     source = TotpOtpSource(SECRET_FIELDS["totp_secret"])
     try:
         text = " ".join(
@@ -229,10 +229,10 @@ def test_a_whole_sync_leaves_no_secret_anywhere(
         tokens.append(client.session.token.get_secret_value())
         real_use = client.use_session
 
-        def use_session(session: Session | None) -> None:
+        def use_session(session: SessionToken | None, **kwargs: Any) -> None:
             if session is not None:
                 tokens.append(session.token.get_secret_value())
-            real_use(session)
+            real_use(session, **kwargs)
 
         client.use_session = use_session  # type: ignore[method-assign]
 

@@ -39,10 +39,7 @@ from partner_api.sandbox import (
     SANDBOX_MAIL_FROM,
     SandboxHandle,
 )
-from tests.dovecot import (
-    DovecotServer,
-    free_port,
-)
+from tests.dovecot import DovecotServer, free_port, running_dovecot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -102,7 +99,7 @@ def append(
             message.set_content(html, subtype="html", cte=cte)
         else:
             message.add_alternative(html, subtype="html", cte=cte)
-    with MailBoxUnencrypted(dovecot.host, dovecot.port).login(
+    with MailBoxUnencrypted(dovecot.host, dovecot.port).login_utf8(
         dovecot.user, dovecot.password
     ) as box:
         box.append(message.as_bytes(), "INBOX", dt=arrived)
@@ -110,7 +107,7 @@ def append(
 
 def flags_of_message_with(dovecot: DovecotServer, code: str, folder: str = "INBOX") -> set[str]:
     """The flags of the sender's message in `folder` whose text carries `code`."""
-    with MailBoxUnencrypted(dovecot.host, dovecot.port).login(
+    with MailBoxUnencrypted(dovecot.host, dovecot.port).login_utf8(
         dovecot.user, dovecot.password, initial_folder=folder
     ) as box:
         for message in box.fetch(AND(from_=SANDBOX_MAIL_FROM), mark_seen=False):
@@ -294,7 +291,7 @@ def test_after_a_uidvalidity_change_only_mail_that_arrived_later_counts(
 def test_a_used_message_can_be_moved_to_a_folder(
     dovecot: DovecotServer, mail_sandbox: SandboxHandle, client: PartnerClient
 ) -> None:
-    with MailBoxUnencrypted(dovecot.host, dovecot.port).login(
+    with MailBoxUnencrypted(dovecot.host, dovecot.port).login_utf8(
         dovecot.user, dovecot.password
     ) as box:
         if not box.folder.exists("Used-codes"):
@@ -303,8 +300,10 @@ def test_a_used_message_can_be_moved_to_a_folder(
 
     client.login(DEMO_EMAIL, DEMO_PASSWORD, source)
 
-    [(_, code)] = source.codes
-    assert flags_of_message_with(dovecot, code, folder="Used-codes") is not None
+    [(session_id, code)] = source.codes
+    assert code == outbox_code(mail_sandbox, session_id)
+    # Moved instead of marked: the message keeps its unread state in the other folder.
+    assert "\\Seen" not in flags_of_message_with(dovecot, code, folder="Used-codes")
     with pytest.raises(AssertionError, match="no message with that code"):
         flags_of_message_with(dovecot, code)
 
@@ -448,3 +447,43 @@ def test_a_whole_sync_logs_in_through_the_mailbox_with_no_human(
     assert [o.dataset for o in outcomes] == ["countries", "currencies", "languages", "cities"]
     assert all(o.error is None and o.status != "failed" for o in outcomes), outcomes
     assert next(o for o in outcomes if o.dataset == "cities").inserted == 100
+
+
+#: Spaces, both quotes, a backslash and non-ASCII letters: LOGIN cannot send it as ASCII.
+ODD_PASSWORD = "ä ö \"quoted\" 'single' back\\slash Zürich-東京"
+
+
+def test_a_password_with_spaces_quotes_and_non_ascii_letters_logs_in(
+    mail_sandbox: SandboxHandle, client: PartnerClient
+) -> None:
+    with running_dovecot(password=ODD_PASSWORD) as odd:
+        source = make_source(odd, password=ODD_PASSWORD)
+        source.prepare("EMAIL")  # logs in and notes the folder
+        append(odd, text="Your Partner sign-in code is 246810.")
+
+        assert source.get_code(challenge()) == "246810"
+
+
+def test_a_wrong_non_ascii_password_fails_without_any_part_of_it() -> None:
+    with running_dovecot(password=ODD_PASSWORD) as odd:
+        wrong = "wrong-ä-" + ODD_PASSWORD
+        with pytest.raises(OtpError) as caught:
+            make_source(odd, password=wrong).prepare("EMAIL")
+
+    message = str(caught.value)
+    assert message.endswith("; check PARTNER_IMAP_USER/PARTNER_IMAP_PASSWORD")
+    assert "uthentication failed" in message
+    for fragment in ("ä", "ö", "東", "quoted", "back", "wrong-"):
+        assert fragment not in message
+    assert caught.value.__cause__ is None
+
+
+def test_a_server_side_auth_failure_is_not_blamed_on_the_credentials() -> None:
+    with running_dovecot(broken_auth=True) as broken, pytest.raises(OtpError) as caught:
+        make_source(broken).prepare("EMAIL")
+
+    message = str(caught.value)
+    assert "[UNAVAILABLE]" in message
+    assert "problem on its side, not the credentials" in message
+    assert "PARTNER_IMAP_PASSWORD" not in message
+    assert broken.password not in message
