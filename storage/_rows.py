@@ -4,12 +4,11 @@ Everything here runs once per item of a possibly million-row dataset, so all per
 work (column order, getters, the JSON encoder, type processing of the values every row
 shares) is done once, in `RowBuilder.__init__` and once per batch.
 
-The upsert is the dialect's `INSERT ... ON CONFLICT (key) DO UPDATE` built with
-SQLAlchemy Core and compiled once per dataset and database. It is executed as a plain
-DBAPI executemany of tuples (`Connection.exec_driver_sql`), because SQLAlchemy's
-per-row parameter processing costs several times the database's own work: the values
-are converted here exactly as the column types would (`bind_processor` of each type),
-but shared values (timestamps, the run id, an empty `extra`) only once per batch.
+The upsert (`storage.statements`) is executed as a plain DBAPI executemany of tuples
+(`Connection.exec_driver_sql`), because SQLAlchemy's per-row parameter processing costs
+several times the database's own work: the values are converted here exactly as the
+column types would (`bind_processor` of each type), but shared values (timestamps, the
+run id, an empty `extra`) only once per batch.
 """
 
 from __future__ import annotations
@@ -22,13 +21,13 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Float, Table, null
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Dialect, Float, Table
 
+from .dataset_tables import DatasetTable
 from .errors import InvalidItemError
-from .tables import DatasetSpec
+from .statements import data_columns
 
-__all__ = ["RowBuilder", "canonical_json", "content_hash", "positional_dialect"]
+__all__ = ["RowBuilder", "canonical_json", "content_hash"]
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -132,9 +131,6 @@ def _make_encoders(
 #: `_encode(item).encode()` of one item and of a batch, fast: what content hashes hash.
 _encode_bytes, _encode_batch = _make_encoders(_encode)
 
-#: The bookkeeping columns an upsert writes after the data columns, in table order.
-_TRACKING = ("extra", "first_seen_at", "updated_at", "content_hash", "last_seen_run_id")
-
 _Processor = Callable[[Any], Any]
 
 
@@ -148,14 +144,6 @@ def content_hash(item: dict[str, Any]) -> str:
     return hashlib.sha256(_encode_bytes(item)).hexdigest()
 
 
-def positional_dialect(name: str) -> Dialect:
-    """A dialect that compiles to the driver's positional placeholders (`?` or `%s`)."""
-    if name == "postgresql":
-        # psycopg takes %s placeholders as well as %(name)s; positional lets rows be tuples.
-        return postgresql.psycopg.dialect(paramstyle="format")  # type: ignore[no-untyped-call]
-    return sqlite.pysqlite.dialect(paramstyle="qmark")
-
-
 def _processor(table: Table, column: str, dialect: Dialect) -> _Processor | None:
     type_ = table.c[column].type
     return type_.dialect_impl(dialect).bind_processor(dialect)
@@ -164,22 +152,19 @@ def _processor(table: Table, column: str, dialect: Dialect) -> _Processor | None
 class RowBuilder:
     """Turns the wire items of one dataset into keys, hashes and upsert parameter tuples.
 
-    `upsert_sql` is the compiled upsert for `dialect`, with positional parameters in the
-    order `rows` produces them.
+    The tuples follow `Statements.upsert_columns` (`storage.statements`): the data
+    columns in table order, then the bookkeeping columns of `UPSERT_TRACKING`.
     """
 
-    def __init__(self, spec: DatasetSpec, dialect: Dialect) -> None:
+    def __init__(self, spec: DatasetTable, dialect: Dialect) -> None:
         self.spec = spec
         self.dataset = spec.name
         self.key = spec.key
         self.key_type = spec.key_type
         table = spec.core
         wire_of = {column: wire for wire, column in spec.fields.items()}
-        data_columns = [c.name for c in table.columns if c.name in wire_of]
-        order = data_columns + [c.name for c in table.columns if c.name in _TRACKING]
-        if order[len(data_columns) :] != list(_TRACKING):
-            raise RuntimeError(f"{table.name}: bookkeeping columns out of the expected order")
-        self._wires = tuple(wire_of[c] for c in data_columns)
+        columns = data_columns(spec)
+        self._wires = tuple(wire_of[c] for c in columns)
         self._known = frozenset(spec.fields)
         self._required = spec.required
         self._all_required = self._required == self._known
@@ -188,7 +173,7 @@ class RowBuilder:
         # a float by themselves, so the per-value to_float call is skipped.
         self._data_processors = [
             (index, proc)
-            for index, column in enumerate(data_columns)
+            for index, column in enumerate(columns)
             if not isinstance(table.c[column].type, Float)
             and (proc := _processor(table, column, dialect)) is not None
         ]
@@ -196,21 +181,6 @@ class RowBuilder:
         # (`json.dumps`): SQLite stores the text, PostgreSQL casts it to jsonb. Passing
         # psycopg's Jsonb wrapper instead would serialise even the common `{}` per row.
         self._timestamp = _processor(table, "updated_at", dialect)
-        self.upsert_sql = self._compile_upsert(table, order, dialect)
-
-    def _compile_upsert(self, table: Table, order: list[str], dialect: Dialect) -> str:
-        key = table.c[self.key]
-        insert: Any = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
-        compile_dialect = positional_dialect(dialect.name)
-        updated = [name for name in order if name not in (self.key, "first_seen_at")]
-        statement = insert.on_conflict_do_update(
-            index_elements=[key],
-            set_={**{name: insert.excluded[name] for name in updated}, "deleted_at": null()},
-        )
-        compiled = statement.compile(dialect=compile_dialect, column_keys=order)
-        if list(compiled.positiontup or ()) != order:
-            raise RuntimeError(f"{table.name}: upsert parameters out of the expected order")
-        return str(compiled.string)
 
     def key_of(self, item: dict[str, Any]) -> int | str:
         """The item's key, checked: present, of the dataset's key type, not empty."""
@@ -321,5 +291,6 @@ class RowBuilder:
                 for index, proc in processors:
                     values[index] = proc(values[index])
                 data = tuple(values)
+            # UPSERT_TRACKING: extra, first_seen_at, updated_at, content_hash, last_seen_run_id.
             append((*data, extra, stamp, stamp, digest, run_id))
         return out

@@ -11,12 +11,15 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select
 
-from storage.tables import DATASETS
+from storage import DATASET_TABLES
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
 T2 = T0 + timedelta(hours=2)
 T3 = T0 + timedelta(hours=3)
+
+CITIES = DATASET_TABLES["cities"]
+COUNTRIES = DATASET_TABLES["countries"]
 
 
 def city(i: int, **changes: Any) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def failing_after(pages: list[list[dict[str, Any]]], n: int) -> Iterator[list[di
 
 def snapshot(engine: Engine, dataset: str) -> list[dict[str, Any]]:
     """Every row of the dataset's table, every column, ordered by key."""
-    spec = DATASETS[dataset]
+    spec = DATASET_TABLES[dataset]
     table = spec.core
     with engine.connect() as conn:
         rows = conn.execute(select(table).order_by(table.c[spec.key])).mappings().all()

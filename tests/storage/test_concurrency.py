@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from storage.errors import SyncLockedError
-from storage.upsert import SyncResult, dataset_counts, recent_runs, sync_dataset
+from storage import SyncLockedError, SyncResult, dataset_counts, recent_runs, sync_dataset
 
-from .data import T0, T1, T2, cities, city, pages_of, snapshot
+from .data import CITIES, COUNTRIES, T0, T1, T2, cities, city, pages_of, snapshot
 
 #: Long enough for any honest wait in these tests; they never wait for it to pass.
 PATIENT = 60.0
@@ -40,7 +39,7 @@ class HeldSync:
 
     def _run(self) -> None:
         try:
-            self.result = sync_dataset(self.engine, "cities", self._pages(), **self.kwargs)
+            self.result = sync_dataset(self.engine, CITIES, self._pages(), **self.kwargs)
         except BaseException as exc:
             self.error = exc
 
@@ -60,12 +59,12 @@ class HeldSync:
 
 
 def test_a_second_sync_fails_cleanly_when_the_lock_stays_taken(engine: Engine) -> None:
-    sync_dataset(engine, "cities", [cities(10)], now=T0)
+    sync_dataset(engine, CITIES, [cities(10)], now=T0)
     held = HeldSync(engine, pages_of([city(i, name="first") for i in range(1, 11)], 5), now=T1)
     held.start()
     try:
         with pytest.raises(SyncLockedError) as raised:
-            sync_dataset(engine, "cities", [cities(10)], lock_timeout=0.2, now=T2)
+            sync_dataset(engine, CITIES, [cities(10)], lock_timeout=0.2, now=T2)
         message = str(raised.value)
         assert message.startswith("another sync of 'cities' is running")
         assert message.endswith("; try again when it finishes")
@@ -95,7 +94,7 @@ def test_a_second_sync_waits_for_the_first_then_runs(engine: Engine) -> None:
         try:
             second["result"] = sync_dataset(
                 engine,
-                "cities",
+                CITIES,
                 second_pages(),
                 lock_timeout=PATIENT,
                 now=T1,
@@ -130,10 +129,10 @@ def test_other_datasets_sync_alongside_on_postgresql_only(engine: Engine) -> Non
     held.start()
     try:
         if engine.dialect.name == "postgresql":
-            result = sync_dataset(engine, "countries", [[germany]], lock_timeout=PATIENT, now=T1)
+            result = sync_dataset(engine, COUNTRIES, [[germany]], lock_timeout=PATIENT, now=T1)
             assert result.inserted == 1
         else:
             with pytest.raises(SyncLockedError, match="another write to the SQLite database"):
-                sync_dataset(engine, "countries", [[germany]], lock_timeout=0.2, now=T1)
+                sync_dataset(engine, COUNTRIES, [[germany]], lock_timeout=0.2, now=T1)
     finally:
         held.release()
