@@ -22,7 +22,8 @@ from partner_api.sandbox import (
     build_items,
 )
 from storage import DATASET_TABLES, DEFAULT_BATCH_SIZE, sync_dataset
-from storage._rows import RowBuilder, content_hash
+from storage._canonical import content_hash
+from storage._rows import RowBuilder
 from storage.db import make_engine, upgrade_database
 from storage.statements import statements
 

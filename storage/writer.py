@@ -27,7 +27,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ._rows import RowBuilder, _encode_batch
+from ._canonical import _encode_batch
+from ._rows import RowBuilder
 from .dataset_tables import DatasetTable
 from .statements import seen_table, statements
 

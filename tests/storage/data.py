@@ -89,6 +89,11 @@ def snapshot(engine: Engine, dataset: str) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
+def by_key(rows: list[dict[str, Any]], key: str = "id") -> dict[Any, dict[str, Any]]:
+    """Rows (as `snapshot` returns them) by their key."""
+    return {row[key]: row for row in rows}
+
+
 @dataclass
 class WriteLog:
     """Statements that wrote to a table, as seen by the engine."""
