@@ -22,10 +22,11 @@ from partner_api.sandbox import (
     DEMO_PASSWORD,
     build_items,
 )
-from storage._rows import RowBuilder, content_hash
+from storage import DATASET_TABLES, DEFAULT_BATCH_SIZE, sync_dataset
+from storage._canonical import content_hash
+from storage._rows import RowBuilder
 from storage.db import make_engine, upgrade_database
-from storage.tables import DATASETS
-from storage.upsert import DEFAULT_BATCH_SIZE, sync_dataset
+from storage.statements import statements
 
 from . import _floors
 from ._timing import Figure, Timing, interleave, median, timed, timing_figure
@@ -146,6 +147,7 @@ def upsert_figures(bench: Bench, rows: int, runs: int) -> tuple[Figure, Figure]:
     """`storage` writing `rows` cities into an empty SQLite file, then the same rows again."""
     items = build_items("cities", cities=rows)
     pages = [items[i : i + PAGE_SIZE] for i in range(0, len(items), PAGE_SIZE)]
+    table = DATASET_TABLES["cities"]
     ours_again: list[Timing] = []
     floor_again: list[Timing] = []
 
@@ -153,9 +155,9 @@ def upsert_figures(bench: Bench, rows: int, runs: int) -> tuple[Figure, Figure]:
         engine = make_engine(f"sqlite:///{bench.fresh_sqlite('upsert')}")
         try:
             upgrade_database(engine)
-            first: Timing = first_run(lambda: sync_dataset(engine, "cities", pages))
+            first: Timing = first_run(lambda: sync_dataset(engine, table, pages))
             result: list[Any] = []
-            again = second_run(lambda: result.append(sync_dataset(engine, "cities", pages)))
+            again = second_run(lambda: result.append(sync_dataset(engine, table, pages)))
             if result[0].unchanged != rows:
                 raise RuntimeError(f"the second upsert changed rows: {result[0]}")
             ours_again.append(again)
@@ -215,7 +217,8 @@ def statement_alone(url: str, items: list[dict[str, Any]]) -> Timing:
     engine = make_engine(url)
     try:
         upgrade_database(engine)
-        builder = RowBuilder(DATASETS["cities"], engine.dialect)
+        builder = RowBuilder(DATASET_TABLES["cities"], engine.dialect)
+        upsert = statements(DATASET_TABLES["cities"], engine.dialect.name).upsert
         triples = [(item["id"], content_hash(item), item) for item in items]
         params = builder.rows(triples, now=datetime.now(UTC), run_id=1)
         sqlite = engine.dialect.name == "sqlite"
@@ -227,9 +230,7 @@ def statement_alone(url: str, items: list[dict[str, Any]]) -> Timing:
                 if sqlite:  # the engine leaves BEGIN to us (see storage.db)
                     cursor.execute("BEGIN")
                 for start in range(0, len(params), DEFAULT_BATCH_SIZE):
-                    cursor.executemany(
-                        builder.upsert_sql, params[start : start + DEFAULT_BATCH_SIZE]
-                    )
+                    cursor.executemany(upsert, params[start : start + DEFAULT_BATCH_SIZE])
                 if sqlite:
                     cursor.execute("COMMIT")
                 else:

@@ -266,18 +266,18 @@ def sync_one(
     progress: Progress | None = None,
 ) -> DatasetOutcome:
     """Read one dataset and write it in one transaction; restart if it changed mid-read."""
-    from storage.upsert import load_etags, sync_dataset
+    from storage import DATASET_TABLES, load_etags, sync_dataset
 
     progress = progress or LogProgress()
     started = time.monotonic()
     for attempt in range(MAX_DATASET_RESTARTS + 1):
         progress.start(dataset)
-        etags = {} if full_refresh else load_etags(engine, dataset)
+        etags = {} if full_refresh else load_etags(engine, DATASET_TABLES[dataset])
         read = client.read_dataset(dataset, etags)
         try:
             result = sync_dataset(
                 engine,
-                dataset,
+                DATASET_TABLES[dataset],
                 _PagesWithProgress(read, progress),
                 max_delete_fraction=settings.max_delete_fraction,
                 allow_mass_delete=allow_mass_delete,

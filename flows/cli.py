@@ -155,8 +155,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print the last runs and the rows per table."""
     from rich.table import Table
 
+    from storage import dataset_counts, recent_runs
     from storage.db import make_engine, upgrade_database
-    from storage.upsert import dataset_counts, recent_runs
 
     settings = load_settings()
     engine = make_engine(settings.database_url)

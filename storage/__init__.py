@@ -2,43 +2,35 @@
 
 No Prefect and no settings here: every function takes explicit arguments.
 
-- `make_engine(url)`, `upgrade_database(url_or_engine)`: SQLite or PostgreSQL, migrated by alembic.
-- `sync_dataset(engine, dataset, pages, ...) -> SyncResult`: one transaction per dataset.
-- `load_etags`, `dataset_counts`, `recent_runs`: what the next read and `status` need.
-- `DATASETS`: dataset name -> table, key and wire-field mapping.
+- `make_engine(url)`, `upgrade_database(url_or_engine)`: SQLite or PostgreSQL, migrated by
+  alembic (`db`).
+- `DATASET_TABLES`: dataset name -> `DatasetTable`, each dataset of `partner_api.datasets`
+  with its table and field mapping (`dataset_tables`); the tables are in `tables`.
+- `sync_dataset(engine, DATASET_TABLES[name], pages, ...) -> SyncResult`: one transaction
+  per dataset (`sync`), writing in batches (`writer`) with compiled statements
+  (`statements`) and keeping the run log (`runlog`).
+- `load_etags`, `dataset_counts`, `recent_runs`: what the next read and `status` need
+  (`queries`).
 """
 
 from __future__ import annotations
 
+from .dataset_tables import DATASET_TABLES, DatasetTable
 from .db import make_engine, upgrade_database
 from .errors import InvalidItemError, MassDeleteRefusedError, StorageError, SyncLockedError
-from .tables import (
-    DATASETS,
-    City,
-    Country,
-    Currency,
-    DatasetSpec,
-    DatasetState,
-    Language,
-    RunStatus,
-    SyncRun,
-)
-from .upsert import (
-    PageSource,
-    SyncResult,
-    dataset_counts,
-    load_etags,
-    recent_runs,
-    sync_dataset,
-)
+from .queries import dataset_counts, load_etags, recent_runs
+from .sync import PageSource, SyncResult, sync_dataset
+from .tables import City, Country, Currency, DatasetState, Language, RunStatus, SyncRun
+from .writer import DEFAULT_BATCH_SIZE
 
 __all__ = [
-    "DATASETS",
+    "DATASET_TABLES",
+    "DEFAULT_BATCH_SIZE",
     "City",
     "Country",
     "Currency",
-    "DatasetSpec",
     "DatasetState",
+    "DatasetTable",
     "InvalidItemError",
     "Language",
     "MassDeleteRefusedError",

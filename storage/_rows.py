@@ -1,159 +1,33 @@
-"""The hot path of a sync: wire items to keys, content hashes and upsert parameters.
+"""The hot path of a sync: wire items to keys and upsert parameters.
 
 Everything here runs once per item of a possibly million-row dataset, so all per-dataset
-work (column order, getters, the JSON encoder, type processing of the values every row
+work (column order, getters, type processing of the values every row
 shares) is done once, in `RowBuilder.__init__` and once per batch.
 
-The upsert is the dialect's `INSERT ... ON CONFLICT (key) DO UPDATE` built with
-SQLAlchemy Core and compiled once per dataset and database. It is executed as a plain
-DBAPI executemany of tuples (`Connection.exec_driver_sql`), because SQLAlchemy's
-per-row parameter processing costs several times the database's own work: the values
-are converted here exactly as the column types would (`bind_processor` of each type),
-but shared values (timestamps, the run id, an empty `extra`) only once per batch.
+The upsert (`storage.statements`) is executed as a plain DBAPI executemany of tuples
+(`Connection.exec_driver_sql`), because SQLAlchemy's per-row parameter processing costs
+several times the database's own work: the values are converted here exactly as the
+column types would (`bind_processor` of each type), but shared values (timestamps, the
+run id, an empty `extra`) only once per batch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Float, Table, null
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Dialect, Float, Table
 
+from .dataset_tables import DatasetTable
 from .errors import InvalidItemError
-from .tables import DatasetSpec
+from .statements import data_columns
 
-__all__ = ["RowBuilder", "canonical_json", "content_hash", "positional_dialect"]
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _make_encode() -> Callable[[Any], str]:
-    """The canonical JSON encoder, as fast as the standard library allows.
-
-    `JSONEncoder.encode` builds a new C encoder for every call; one C encoder built once
-    (without the circular-reference check: items come from parsed JSON and cannot be
-    circular) does the same work about 20% faster, and hashing is the biggest cost of an
-    unchanged re-sync.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover  (CPython without the _json accelerator)
-        return _ENCODER.encode
-    encoder = make(
-        None,  # markers: no circular check
-        _ENCODER.default,
-        json.encoder.encode_basestring,  # ensure_ascii=False
-        None,  # indent
-        ":",
-        ",",
-        True,  # sort_keys
-        False,  # skipkeys
-        True,  # allow_nan, as json.dumps
-    )
-    join = "".join
-
-    def encode(item: Any) -> str:
-        return join(encoder(item, 0))
-
-    return encode
-
-
-#: The canonical JSON of an item: sorted keys, no spaces, UTF-8 kept as is.
-_encode = _make_encode()
-
-#: orjson writes a float below 1e-4 as `0.00001` or `2.5e-7` where Python writes `1e-05`
-#: and `2.5e-07`; this finds the second form (the first contains `0.0000`).
-_SHORT_EXPONENT = re.compile(rb"\de-")
-
-
-def _make_encoders(
-    encode: Callable[[Any], str],
-) -> tuple[Callable[[Any], bytes], Callable[[list[Any]], list[bytes]]]:
-    """The canonical JSON as UTF-8 bytes, exactly `encode(item).encode()`, 2-3x faster.
-
-    Returns one function for an item and one for a batch. orjson (sorted keys) writes the
-    same bytes as `json.dumps` except for floats below 1e-4 and NaN or infinities (orjson
-    writes `null`), and refuses integers beyond 64 bits (and, with the passthrough
-    options, subclasses, dates and dataclasses). Items where any of that may be the case
-    (a plain None also writes `null`: the fallback is only slower) go through the
-    standard library. The batch form looks for those cases once in the whole batch, not
-    once per item. Hashing is the biggest cost of an unchanged re-sync.
-    """
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover  (orjson is a dependency)
-
-        def plain(item: Any) -> bytes:
-            return encode(item).encode()
-
-        return plain, lambda items: [plain(item) for item in items]
-    dumps = orjson.dumps
-    option = (
-        orjson.OPT_SORT_KEYS
-        | orjson.OPT_PASSTHROUGH_SUBCLASS
-        | orjson.OPT_PASSTHROUGH_DATETIME
-        | orjson.OPT_PASSTHROUGH_DATACLASS
-    )
-    short_exponent = _SHORT_EXPONENT.search
-
-    def suspect(out: bytes) -> bool:
-        # Plain substring tests: each is a memchr-fast scan, a regex is ten times slower.
-        # A JSON null follows `:`, `,` or `[`; "null" inside a name ("Fenulloburg") does not.
-        return (
-            (b"null" in out and (b":null" in out or b",null" in out or b"[null" in out))
-            or b"0.0000" in out
-            or (b"e-" in out and short_exponent(out) is not None)
-        )
-
-    def encode_bytes(item: Any) -> bytes:
-        try:
-            out: bytes = dumps(item, option=option)
-        except TypeError:  # orjson.JSONEncodeError
-            return encode(item).encode()
-        return encode(item).encode() if suspect(out) else out
-
-    def encode_batch(items: list[Any]) -> list[bytes]:
-        try:
-            outs: list[bytes] = [dumps(item, option=option) for item in items]
-        except TypeError:  # orjson.JSONEncodeError
-            return [encode_bytes(item) for item in items]
-        if not suspect(b"\n".join(outs)):  # one scan of the batch: the usual case
-            return outs
-        return [encode(i).encode() if suspect(o) else o for i, o in zip(items, outs, strict=True)]
-
-    return encode_bytes, encode_batch
-
-
-#: `_encode(item).encode()` of one item and of a batch, fast: what content hashes hash.
-_encode_bytes, _encode_batch = _make_encoders(_encode)
-
-#: The bookkeeping columns an upsert writes after the data columns, in table order.
-_TRACKING = ("extra", "first_seen_at", "updated_at", "content_hash", "last_seen_run_id")
+__all__ = ["RowBuilder"]
 
 _Processor = Callable[[Any], Any]
-
-
-def canonical_json(item: dict[str, Any]) -> str:
-    """`json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`."""
-    return _encode(item)
-
-
-def content_hash(item: dict[str, Any]) -> str:
-    """The sha256 hex digest of the item's canonical JSON: equal iff the content is equal."""
-    return hashlib.sha256(_encode_bytes(item)).hexdigest()
-
-
-def positional_dialect(name: str) -> Dialect:
-    """A dialect that compiles to the driver's positional placeholders (`?` or `%s`)."""
-    if name == "postgresql":
-        # psycopg takes %s placeholders as well as %(name)s; positional lets rows be tuples.
-        return postgresql.psycopg.dialect(paramstyle="format")  # type: ignore[no-untyped-call]
-    return sqlite.pysqlite.dialect(paramstyle="qmark")
 
 
 def _processor(table: Table, column: str, dialect: Dialect) -> _Processor | None:
@@ -164,22 +38,19 @@ def _processor(table: Table, column: str, dialect: Dialect) -> _Processor | None
 class RowBuilder:
     """Turns the wire items of one dataset into keys, hashes and upsert parameter tuples.
 
-    `upsert_sql` is the compiled upsert for `dialect`, with positional parameters in the
-    order `rows` produces them.
+    The tuples follow `Statements.upsert_columns` (`storage.statements`): the data
+    columns in table order, then the bookkeeping columns of `UPSERT_TRACKING`.
     """
 
-    def __init__(self, spec: DatasetSpec, dialect: Dialect) -> None:
+    def __init__(self, spec: DatasetTable, dialect: Dialect) -> None:
         self.spec = spec
         self.dataset = spec.name
         self.key = spec.key
         self.key_type = spec.key_type
         table = spec.core
         wire_of = {column: wire for wire, column in spec.fields.items()}
-        data_columns = [c.name for c in table.columns if c.name in wire_of]
-        order = data_columns + [c.name for c in table.columns if c.name in _TRACKING]
-        if order[len(data_columns) :] != list(_TRACKING):
-            raise RuntimeError(f"{table.name}: bookkeeping columns out of the expected order")
-        self._wires = tuple(wire_of[c] for c in data_columns)
+        columns = data_columns(spec)
+        self._wires = tuple(wire_of[c] for c in columns)
         self._known = frozenset(spec.fields)
         self._required = spec.required
         self._all_required = self._required == self._known
@@ -188,7 +59,7 @@ class RowBuilder:
         # a float by themselves, so the per-value to_float call is skipped.
         self._data_processors = [
             (index, proc)
-            for index, column in enumerate(data_columns)
+            for index, column in enumerate(columns)
             if not isinstance(table.c[column].type, Float)
             and (proc := _processor(table, column, dialect)) is not None
         ]
@@ -196,21 +67,6 @@ class RowBuilder:
         # (`json.dumps`): SQLite stores the text, PostgreSQL casts it to jsonb. Passing
         # psycopg's Jsonb wrapper instead would serialise even the common `{}` per row.
         self._timestamp = _processor(table, "updated_at", dialect)
-        self.upsert_sql = self._compile_upsert(table, order, dialect)
-
-    def _compile_upsert(self, table: Table, order: list[str], dialect: Dialect) -> str:
-        key = table.c[self.key]
-        insert: Any = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
-        compile_dialect = positional_dialect(dialect.name)
-        updated = [name for name in order if name not in (self.key, "first_seen_at")]
-        statement = insert.on_conflict_do_update(
-            index_elements=[key],
-            set_={**{name: insert.excluded[name] for name in updated}, "deleted_at": null()},
-        )
-        compiled = statement.compile(dialect=compile_dialect, column_keys=order)
-        if list(compiled.positiontup or ()) != order:
-            raise RuntimeError(f"{table.name}: upsert parameters out of the expected order")
-        return str(compiled.string)
 
     def key_of(self, item: dict[str, Any]) -> int | str:
         """The item's key, checked: present, of the dataset's key type, not empty."""
@@ -321,5 +177,6 @@ class RowBuilder:
                 for index, proc in processors:
                     values[index] = proc(values[index])
                 data = tuple(values)
+            # UPSERT_TRACKING: extra, first_seen_at, updated_at, content_hash, last_seen_run_id.
             append((*data, extra, stamp, stamp, digest, run_id))
         return out

@@ -1,9 +1,10 @@
-"""The SQLModel tables of partner-sync and the registry of datasets (`DATASETS`).
+"""The SQLModel tables of partner-sync.
 
 Every reference table holds the contract's item fields in snake_case plus the bookkeeping
-columns of a sync: `extra` (fields the contract does not list), `first_seen_at`,
-`updated_at`, `deleted_at` (NULL while the source still has the row), `content_hash` and
-`last_seen_run_id`. Rows are never removed: a row the source dropped gets `deleted_at`.
+columns of a sync, defined once in `Tracked`: `extra` (fields the contract does not list),
+`first_seen_at`, `updated_at`, `deleted_at` (NULL while the source still has the row),
+`content_hash` and `last_seen_run_id`. Rows are never removed: a row the source dropped
+gets `deleted_at`. Which table stores which dataset is `storage.dataset_tables`.
 
 The alembic migrations under `storage/migrations/` create these tables; `create_all` is
 not used for real databases.
@@ -11,29 +12,13 @@ not used for real databases.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Table, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Text, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
-
-__all__ = [
-    "DATASETS",
-    "City",
-    "Country",
-    "Currency",
-    "DatasetSpec",
-    "DatasetState",
-    "JSONType",
-    "Language",
-    "RunStatus",
-    "SyncRun",
-    "UTCDateTime",
-]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -78,57 +63,59 @@ def _timestamp_field(*, nullable: bool) -> Any:
     return Field(sa_type=UTCDateTime, nullable=False)
 
 
-class Country(SQLModel, table=True):
+class Tracked(SQLModel):
+    """The bookkeeping columns of a sync, shared by every reference table.
+
+    `extra` keeps the item's fields the contract does not list; `first_seen_at` and
+    `updated_at` say when the row arrived and last changed; `deleted_at` is set when the
+    source stops delivering the row; `content_hash` is the sha256 of the item's canonical
+    JSON (what decides "changed"); `last_seen_run_id` is the `sync_runs` row that wrote it.
+    """
+
+    extra: dict[str, Any] = _extra_field()
+    first_seen_at: datetime = _timestamp_field(nullable=False)
+    updated_at: datetime = _timestamp_field(nullable=False)
+    deleted_at: datetime | None = _timestamp_field(nullable=True)
+    content_hash: str
+    last_seen_run_id: int | None = None
+
+
+class Coded(Tracked):
+    """A reference table keyed by a standard's code (ISO 3166, ISO 4217, ISO 639-3)."""
+
+    code: str = Field(primary_key=True)
+
+
+class Country(Coded, table=True):
     """A country (ISO 3166), keyed by its alpha-2 `code`."""
 
     __tablename__ = "countries"
 
-    code: str = Field(primary_key=True)
     alpha3: str
     numeric: str
     name: str
     official_name: str | None = None
-    extra: dict[str, Any] = _extra_field()
-    first_seen_at: datetime = _timestamp_field(nullable=False)
-    updated_at: datetime = _timestamp_field(nullable=False)
-    deleted_at: datetime | None = _timestamp_field(nullable=True)
-    content_hash: str
-    last_seen_run_id: int | None = None
 
 
-class Currency(SQLModel, table=True):
+class Currency(Coded, table=True):
     """A currency (ISO 4217), keyed by its alphabetic `code`."""
 
     __tablename__ = "currencies"
 
-    code: str = Field(primary_key=True)
     numeric: str
     name: str
-    extra: dict[str, Any] = _extra_field()
-    first_seen_at: datetime = _timestamp_field(nullable=False)
-    updated_at: datetime = _timestamp_field(nullable=False)
-    deleted_at: datetime | None = _timestamp_field(nullable=True)
-    content_hash: str
-    last_seen_run_id: int | None = None
 
 
-class Language(SQLModel, table=True):
+class Language(Coded, table=True):
     """A language (ISO 639-3), keyed by its 3-letter `code`."""
 
     __tablename__ = "languages"
 
-    code: str = Field(primary_key=True)
     alpha2: str | None = None
     name: str
-    extra: dict[str, Any] = _extra_field()
-    first_seen_at: datetime = _timestamp_field(nullable=False)
-    updated_at: datetime = _timestamp_field(nullable=False)
-    deleted_at: datetime | None = _timestamp_field(nullable=True)
-    content_hash: str
-    last_seen_run_id: int | None = None
 
 
-class City(SQLModel, table=True):
+class City(Tracked, table=True):
     """A city, keyed by the partner's integer `id` (not generated here)."""
 
     __tablename__ = "cities"
@@ -140,12 +127,6 @@ class City(SQLModel, table=True):
     latitude: float
     longitude: float
     timezone: str
-    extra: dict[str, Any] = _extra_field()
-    first_seen_at: datetime = _timestamp_field(nullable=False)
-    updated_at: datetime = _timestamp_field(nullable=False)
-    deleted_at: datetime | None = _timestamp_field(nullable=True)
-    content_hash: str
-    last_seen_run_id: int | None = None
 
 
 class RunStatus(StrEnum):
@@ -183,92 +164,3 @@ class DatasetState(SQLModel, table=True):
     etags: dict[str, str] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
     last_success_run_id: int | None = Field(default=None, foreign_key="sync_runs.id")
     last_success_at: datetime | None = _timestamp_field(nullable=True)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How one dataset maps onto its table.
-
-    `fields` maps each wire field (camelCase, as in the contract) to its column;
-    `required` lists the wire fields an item must carry; `key` is both the wire field and
-    the column of the primary key, and `key_type` its Python type.
-    """
-
-    name: str
-    table: type[SQLModel]
-    key: str
-    key_type: type[int] | type[str]
-    fields: Mapping[str, str]
-    required: frozenset[str]
-
-    @property
-    def core(self) -> Table:
-        """The SQLAlchemy Core `Table` behind the model, for bulk statements."""
-        return cast(Table, self.table.__table__)  # type: ignore[attr-defined]
-
-
-def _spec(
-    name: str,
-    table: type[SQLModel],
-    key: str,
-    key_type: type[int] | type[str],
-    fields: Mapping[str, str],
-    optional: tuple[str, ...] = (),
-) -> DatasetSpec:
-    return DatasetSpec(
-        name=name,
-        table=table,
-        key=key,
-        key_type=key_type,
-        fields=dict(fields),
-        required=frozenset(fields) - frozenset(optional),
-    )
-
-
-#: Dataset name -> how it is stored. The one registry the client, flows and storage share.
-DATASETS: Mapping[str, DatasetSpec] = {
-    "countries": _spec(
-        "countries",
-        Country,
-        "code",
-        str,
-        {
-            "code": "code",
-            "alpha3": "alpha3",
-            "numeric": "numeric",
-            "name": "name",
-            "officialName": "official_name",
-        },
-        optional=("officialName",),
-    ),
-    "currencies": _spec(
-        "currencies",
-        Currency,
-        "code",
-        str,
-        {"code": "code", "numeric": "numeric", "name": "name"},
-    ),
-    "languages": _spec(
-        "languages",
-        Language,
-        "code",
-        str,
-        {"code": "code", "alpha2": "alpha2", "name": "name"},
-        optional=("alpha2",),
-    ),
-    "cities": _spec(
-        "cities",
-        City,
-        "id",
-        int,
-        {
-            "id": "id",
-            "name": "name",
-            "countryCode": "country_code",
-            "population": "population",
-            "latitude": "latitude",
-            "longitude": "longitude",
-            "timezone": "timezone",
-        },
-    ),
-}

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-import storage.upsert
+import storage
 from flows._settings import load_settings
 from flows._sync import run_sync
 
@@ -85,16 +85,16 @@ def main(point: str) -> int:
     event.listen(Engine, "before_cursor_execute", before_execute)
     event.listen(Engine, "commit", before_commit)
 
-    real_sync_dataset = storage.upsert.sync_dataset
+    real_sync_dataset = storage.sync_dataset
 
-    def sync_dataset(engine: Engine, dataset: str, *args: Any, **kwargs: Any) -> Any:
-        _current["dataset"] = dataset
+    def sync_dataset(engine: Engine, table: storage.DatasetTable, *args: Any, **kwargs: Any) -> Any:
+        _current["dataset"] = table.name
         try:
-            return real_sync_dataset(engine, dataset, *args, **kwargs)
+            return real_sync_dataset(engine, table, *args, **kwargs)
         finally:
             _current["dataset"] = "-"
 
-    storage.upsert.sync_dataset = sync_dataset  # type: ignore[assignment]
+    storage.sync_dataset = sync_dataset  # type: ignore[assignment]
     outcomes = run_sync(load_settings())
     statuses = " ".join(f"{o.dataset}={o.status}" for o in outcomes)
     _say(f"FINISHED statements={_total['n']} {statuses}")

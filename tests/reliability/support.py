@@ -30,7 +30,7 @@ from partner_api.sandbox import (
     DEMO_PASSWORD,
     build_items,
 )
-from storage.tables import DATASETS as SPECS
+from storage import DATASET_TABLES as SPECS
 
 #: `full` under `make reliability`; anything else is the CI size.
 FULL = os.environ.get("PARTNER_SYNC_RELIABILITY", "").lower() == "full"

@@ -11,12 +11,15 @@ from typing import Any
 
 from sqlalchemy import Engine, event, select
 
-from storage.tables import DATASETS
+from storage import DATASET_TABLES
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
 T2 = T0 + timedelta(hours=2)
 T3 = T0 + timedelta(hours=3)
+
+CITIES = DATASET_TABLES["cities"]
+COUNTRIES = DATASET_TABLES["countries"]
 
 
 def city(i: int, **changes: Any) -> dict[str, Any]:
@@ -79,11 +82,16 @@ def failing_after(pages: list[list[dict[str, Any]]], n: int) -> Iterator[list[di
 
 def snapshot(engine: Engine, dataset: str) -> list[dict[str, Any]]:
     """Every row of the dataset's table, every column, ordered by key."""
-    spec = DATASETS[dataset]
+    spec = DATASET_TABLES[dataset]
     table = spec.core
     with engine.connect() as conn:
         rows = conn.execute(select(table).order_by(table.c[spec.key])).mappings().all()
     return [dict(row) for row in rows]
+
+
+def by_key(rows: list[dict[str, Any]], key: str = "id") -> dict[Any, dict[str, Any]]:
+    """Rows (as `snapshot` returns them) by their key."""
+    return {row[key]: row for row in rows}
 
 
 @dataclass

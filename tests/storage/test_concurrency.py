@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
-from storage.errors import SyncLockedError
-from storage.upsert import SyncResult, dataset_counts, recent_runs, sync_dataset
+from storage import (
+    SyncLockedError,
+    SyncResult,
+    dataset_counts,
+    make_engine,
+    recent_runs,
+    sync_dataset,
+)
 
-from .data import T0, T1, T2, cities, city, pages_of, snapshot
+from .data import CITIES, COUNTRIES, T0, T1, T2, cities, city, pages_of, snapshot
 
 #: Long enough for any honest wait in these tests; they never wait for it to pass.
 PATIENT = 60.0
@@ -40,7 +47,7 @@ class HeldSync:
 
     def _run(self) -> None:
         try:
-            self.result = sync_dataset(self.engine, "cities", self._pages(), **self.kwargs)
+            self.result = sync_dataset(self.engine, CITIES, self._pages(), **self.kwargs)
         except BaseException as exc:
             self.error = exc
 
@@ -60,12 +67,12 @@ class HeldSync:
 
 
 def test_a_second_sync_fails_cleanly_when_the_lock_stays_taken(engine: Engine) -> None:
-    sync_dataset(engine, "cities", [cities(10)], now=T0)
+    sync_dataset(engine, CITIES, [cities(10)], now=T0)
     held = HeldSync(engine, pages_of([city(i, name="first") for i in range(1, 11)], 5), now=T1)
     held.start()
     try:
         with pytest.raises(SyncLockedError) as raised:
-            sync_dataset(engine, "cities", [cities(10)], lock_timeout=0.2, now=T2)
+            sync_dataset(engine, CITIES, [cities(10)], lock_timeout=0.2, now=T2)
         message = str(raised.value)
         assert message.startswith("another sync of 'cities' is running")
         assert message.endswith("; try again when it finishes")
@@ -78,25 +85,52 @@ def test_a_second_sync_fails_cleanly_when_the_lock_stays_taken(engine: Engine) -
     assert [run.status for run in recent_runs(engine)] == ["succeeded", "succeeded"]
 
 
-def test_a_second_sync_waits_for_the_first_then_runs(engine: Engine) -> None:
-    order: list[str] = []
+class LockProbe:
+    """Records when a sync on `engine` asked for its dataset's lock and when it got it.
+
+    The lock is asked for by `BEGIN IMMEDIATE` on SQLite and by `pg_advisory_xact_lock`
+    on PostgreSQL (see `storage._locks`): "asked" is just before that statement goes to
+    the database, "got" is when it returns. Only the first lock statement counts.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.asked = threading.Event()
+        self.got = threading.Event()
+        self.asked_at = self.got_at = 0.0
+        self._sqlite = engine.dialect.name == "sqlite"
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _is_lock(self, statement: str) -> bool:
+        return statement.startswith("BEGIN") if self._sqlite else "advisory_xact_lock" in statement
+
+    def _before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self._is_lock(statement) and not self.asked.is_set():
+            self.asked_at = time.monotonic()
+            self.asked.set()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self._is_lock(statement) and not self.got.is_set():
+            self.got_at = time.monotonic()
+            self.got.set()
+
+
+def test_a_second_sync_waits_for_the_first_then_runs(engine: Engine, db_url: str) -> None:
     first_items = [city(i, name="first") for i in range(1, 2001)]
     second_items = [city(i, name="second") for i in range(1001, 3001)]
     held = HeldSync(engine, pages_of(first_items, 1000), now=T0, allow_mass_delete=True)
     held.start()
-
-    def second_pages() -> Iterator[list[dict[str, Any]]]:
-        order.append("second started")
-        yield from pages_of(second_items, 1000)
-
+    # The second writer has its own engine (its own connections), as another process would.
+    other = make_engine(db_url)
+    probe = LockProbe(other)
     second: dict[str, Any] = {}
 
     def run_second() -> None:
         try:
             second["result"] = sync_dataset(
-                engine,
-                "cities",
-                second_pages(),
+                other,
+                CITIES,
+                pages_of(second_items, 1000),
                 lock_timeout=PATIENT,
                 now=T1,
                 allow_mass_delete=True,
@@ -106,12 +140,18 @@ def test_a_second_sync_waits_for_the_first_then_runs(engine: Engine) -> None:
 
     thread = threading.Thread(target=run_second, daemon=True)
     thread.start()
-    order.append("first released")
-    first = held.release()
-    thread.join(PATIENT)
+    try:
+        assert probe.asked.wait(PATIENT), "the second sync never asked for the lock"
+        # It asked while the first holds the lock, so it must still be waiting a while later.
+        assert not probe.got.wait(0.5), "the second sync got the lock while the first held it"
+        released_at = time.monotonic()
+    finally:
+        first = held.release()
+        thread.join(PATIENT)
+        other.dispose()
     assert "error" not in second, second.get("error")
 
-    assert order == ["first released", "second started"]
+    assert probe.asked_at < released_at < probe.got_at
     assert (first.inserted, first.deleted) == (2000, 0)
     result = second["result"]
     assert (result.inserted, result.updated, result.deleted) == (1000, 1000, 1000)
@@ -130,10 +170,10 @@ def test_other_datasets_sync_alongside_on_postgresql_only(engine: Engine) -> Non
     held.start()
     try:
         if engine.dialect.name == "postgresql":
-            result = sync_dataset(engine, "countries", [[germany]], lock_timeout=PATIENT, now=T1)
+            result = sync_dataset(engine, COUNTRIES, [[germany]], lock_timeout=PATIENT, now=T1)
             assert result.inserted == 1
         else:
             with pytest.raises(SyncLockedError, match="another write to the SQLite database"):
-                sync_dataset(engine, "countries", [[germany]], lock_timeout=0.2, now=T1)
+                sync_dataset(engine, COUNTRIES, [[germany]], lock_timeout=0.2, now=T1)
     finally:
         held.release()

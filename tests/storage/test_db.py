@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import StatementError
 
+from storage import City, recent_runs, sync_dataset
 from storage.db import make_engine, set_begin_mode
-from storage.tables import City
-from storage.upsert import recent_runs, sync_dataset
 
-from .data import cities
+from .data import CITIES, cities
 
 
 def test_sqlite_connections_are_set_up_for_safe_writes(tmp_path: Path) -> None:
@@ -76,7 +75,7 @@ def test_unsupported_databases_are_refused() -> None:
 
 
 def test_timestamps_come_back_aware_utc(engine: Engine) -> None:
-    sync_dataset(engine, "cities", [cities(1)], now=datetime(2026, 5, 1, 14, 0, tzinfo=UTC))
+    sync_dataset(engine, CITIES, [cities(1)], now=datetime(2026, 5, 1, 14, 0, tzinfo=UTC))
     (run,) = recent_runs(engine)
     assert run.started_at == datetime(2026, 5, 1, 14, 0, tzinfo=UTC)
     assert run.started_at.utcoffset() == timedelta(0)
@@ -84,7 +83,7 @@ def test_timestamps_come_back_aware_utc(engine: Engine) -> None:
 
 def test_other_zones_are_stored_as_utc(engine: Engine) -> None:
     plus_two = timezone(timedelta(hours=2))
-    sync_dataset(engine, "cities", [cities(1)], now=datetime(2026, 5, 1, 16, 0, tzinfo=plus_two))
+    sync_dataset(engine, CITIES, [cities(1)], now=datetime(2026, 5, 1, 16, 0, tzinfo=plus_two))
     (run,) = recent_runs(engine)
     assert run.started_at == datetime(2026, 5, 1, 14, 0, tzinfo=UTC)
     assert run.started_at.tzinfo == UTC

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage._rows import _encode_batch, _encode_bytes, canonical_json
+from storage._canonical import _encode_batch, _encode_bytes, canonical_json, content_hash
+
+from .data import city
 
 # Values a parsed JSON item can hold, including the floats and integers where orjson and
 # the standard library write different text (below 1e-4, NaN, beyond 64 bits).
@@ -62,3 +65,30 @@ def test_a_batch_of_plain_items_takes_the_fast_path_and_matches() -> None:
     items.append({"id": 0, "name": "tiny", "latitude": 2.5e-07, "longitude": 1e-05})
     assert _encode_batch(items) == [_reference(item) for item in items]
     assert _encode_batch(items[:-1]) == [_reference(item) for item in items[:-1]]
+
+
+def test_content_hash_is_sha256_of_the_canonical_json() -> None:
+    import hashlib
+    import json
+
+    item = {"name": "Zürich", "id": 3, "extraField": {"b": 1, "a": [1.5, None]}}
+    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert content_hash(item) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        city(1),
+        {"b": 1, "a": 'Zürich "quoted" \\ \n', "c": [1.5, None, True, False, {"z": 1, "y": 2}]},
+        {"big": 10**30, "small": -0.0, "tiny": 1e-300, "nan": float("nan"), "inf": float("inf")},
+        {"emoji": "\U0001f600", "control": "\x00\x1f", "empty": {}},
+    ],
+)
+def test_the_fast_encoder_is_exactly_json_dumps(item: dict[str, Any]) -> None:
+    import json
+
+    from storage._canonical import canonical_json
+
+    expected = json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_json(item) == expected
