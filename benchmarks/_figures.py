@@ -14,7 +14,7 @@ from typing import Any
 from flows._settings import Settings
 from flows._sync import sync_one
 from partner_api import PartnerClient, SandboxOtpSource, compute_signature
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from partner_api import HmacAuth, PartnerClient, SandboxOtpSource
-from partner_api.sandbox import (
+from sandbox import (
     DATASETS,
     DEMO_API_KEY,
     DEMO_API_SECRET,

@@ -2,7 +2,7 @@
 
 `PartnerClient` signs every request afresh, retries under one policy, parses the
 contract's envelope and reads datasets page by page with ETags. The sandbox server that
-implements the same contract lives in `partner_api.sandbox`.
+implements the same contract lives in `sandbox`.
 """
 
 from __future__ import annotations

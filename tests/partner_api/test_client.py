@@ -21,7 +21,7 @@ from partner_api import (
     compute_signature,
     string_to_sign,
 )
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEMO_API_KEY,

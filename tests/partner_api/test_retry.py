@@ -28,7 +28,7 @@ from partner_api import (
     ServerError,
     parse_retry_after,
 )
-from partner_api.sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
+from sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
 
 PATH = "/api/v1/partner/constants/currencies"
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-import partner_api.sandbox._app as sandbox_app
-import partner_api.sandbox._state as sandbox_state
-from partner_api.sandbox import MFA_EMAIL, SandboxConfig, SandboxHandle, running_sandbox
-from partner_api.sandbox._cli import build_parser
-from tests.partner_api.sandbox.sandbox_testkit import Caller, assert_error
+import sandbox._app as sandbox_app
+import sandbox._state as sandbox_state
+from sandbox import MFA_EMAIL, SandboxConfig, SandboxHandle, running_sandbox
+from sandbox._cli import build_parser
+from tests.sandbox.sandbox_testkit import Caller, assert_error
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 CREDENTIALS = {"email": "partner@example.com", "password": "Str0ngP@ss!"}

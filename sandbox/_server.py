@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import httpx
 import uvicorn
 
-from partner_api.sandbox._app import SandboxApp, create_app
-from partner_api.sandbox._config import SandboxConfig
-from partner_api.sandbox._state import SandboxState
+from sandbox._app import SandboxApp, create_app
+from sandbox._config import SandboxConfig
+from sandbox._state import SandboxState
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0

@@ -22,7 +22,7 @@ from typing import Any
 
 import pycountry
 
-from partner_api.sandbox._config import DEFAULT_SEED
+from sandbox._config import DEFAULT_SEED
 
 DATASETS: tuple[str, ...] = ("countries", "currencies", "languages", "cities")
 """Names of the datasets, as they appear in `/api/v1/partner/constants/{dataset}`."""

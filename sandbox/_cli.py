@@ -1,4 +1,4 @@
-"""`python -m partner_api.sandbox` / `partner-sync sandbox`: run the sandbox in the foreground."""
+"""`python -m sandbox` / `partner-sync sandbox`: run the sandbox in the foreground."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import ipaddress
 import logging
 from pathlib import Path
 
-from partner_api.sandbox._app import create_app
-from partner_api.sandbox._config import (
+from sandbox._app import create_app
+from sandbox._config import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEFAULT_HOST,
@@ -23,7 +23,7 @@ from partner_api.sandbox._config import (
     MFA_TOTP,
     SandboxConfig,
 )
-from partner_api.sandbox._server import base_url_for, bind_socket, make_server
+from sandbox._server import base_url_for, bind_socket, make_server
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # The OTP log line is how a developer signs in by hand.
-    logging.getLogger("partner_api.sandbox").setLevel(logging.INFO)
+    logging.getLogger("sandbox").setLevel(logging.INFO)
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:

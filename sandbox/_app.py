@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 
 import pyotp
 
-from partner_api.sandbox._config import (
+from sandbox._config import (
     API_KEYS,
     DEMO_EMAIL,
     DEMO_PASSWORD,
@@ -37,10 +37,10 @@ from partner_api.sandbox._config import (
     SCOPE_CONSTANTS_READ,
     SandboxConfig,
 )
-from partner_api.sandbox._data import DatasetView
-from partner_api.sandbox._state import FAULT_KINDS, NonceMemoryFull, SandboxState
+from sandbox._data import DatasetView
+from sandbox._state import FAULT_KINDS, NonceMemoryFull, SandboxState
 
-logger = logging.getLogger("partner_api.sandbox")
+logger = logging.getLogger("sandbox")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from partner_api.sandbox import FAULT_KINDS, SandboxConfig, SandboxHandle, running_sandbox
-from tests.partner_api.sandbox.sandbox_testkit import Caller
+from sandbox import FAULT_KINDS, SandboxConfig, SandboxHandle, running_sandbox
+from tests.sandbox.sandbox_testkit import Caller
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 CREDENTIALS = {"email": "partner@example.com", "password": "Str0ngP@ss!"}

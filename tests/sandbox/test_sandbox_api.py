@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEMO_EMAIL,
@@ -23,7 +23,7 @@ from partner_api.sandbox import (
     build_items,
     create_app,
 )
-from tests.partner_api.sandbox.sandbox_testkit import (
+from tests.sandbox.sandbox_testkit import (
     TEST_CITIES,
     TEST_SEED,
     Caller,
@@ -268,7 +268,7 @@ def test_the_query_is_part_of_the_signed_path(logged_in: Caller) -> None:
 
 
 def test_sign_query_off_signs_the_path_alone(make_caller: Callable[..., Caller]) -> None:
-    from partner_api.sandbox import running_sandbox
+    from sandbox import running_sandbox
 
     with running_sandbox(SandboxConfig(cities=10, sign_query=False)) as other:
         caller = make_caller(on=other)
@@ -398,7 +398,7 @@ def test_stats_have_the_documented_shape(sandbox: SandboxHandle, logged_in: Call
 def test_clock_skew_shifts_the_date_header_and_the_window(
     make_caller: Callable[..., Caller],
 ) -> None:
-    from partner_api.sandbox import running_sandbox
+    from sandbox import running_sandbox
 
     with running_sandbox(SandboxConfig(cities=10, clock_skew=3600.0)) as skewed:
         health = httpx.get(skewed.base_url + "/actuator/health")

@@ -73,7 +73,7 @@ class SandboxConfig:
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
         if self.fault_kinds is not None:
-            from partner_api.sandbox._state import FAULT_KINDS
+            from sandbox._state import FAULT_KINDS
 
             unknown = set(self.fault_kinds) - set(FAULT_KINDS)
             if unknown or not self.fault_kinds:

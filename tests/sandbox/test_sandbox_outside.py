@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     DEMO_API_KEY,
     DEMO_API_SECRET,
@@ -31,7 +31,7 @@ from partner_api.sandbox import (
     main,
     running_sandbox,
 )
-from tests.partner_api.sandbox.sandbox_testkit import Caller
+from tests.sandbox.sandbox_testkit import Caller
 
 # The quickstart's recipe, with its PATH variable renamed (assigning PATH breaks the shell).
 QUICKSTART_SCRIPT = r"""
@@ -100,11 +100,11 @@ def test_email_otp_is_delivered_to_the_maildir(
 
 def test_cli_prints_the_base_url_and_credentials_then_serves(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "partner_api.sandbox", "--port", "0", "--cities", "20"],
+        [sys.executable, "-m", "sandbox", "--port", "0", "--cities", "20"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=Path(__file__).resolve().parents[2],
     )
     try:
         assert process.stdout is not None

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from partner_api.sandbox import DATASETS, KEY_FIELDS, build_items
-from partner_api.sandbox._data import Catalog
+from sandbox import DATASETS, KEY_FIELDS, build_items
+from sandbox._data import Catalog
 
 
 def _by_key(dataset: str, items: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:

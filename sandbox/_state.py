@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from partner_api.sandbox._config import SandboxConfig
-from partner_api.sandbox._data import Catalog
-from partner_api.sandbox._mail import deliver_otp
+from sandbox._config import SandboxConfig
+from sandbox._data import Catalog
+from sandbox._mail import deliver_otp
 
-logger = logging.getLogger("partner_api.sandbox")
+logger = logging.getLogger("sandbox")
 
 FAULT_KINDS: tuple[str, ...] = ("500", "503", "429", "4031", "drop")
 """Faults `fault_rate` draws from, uniformly: statuses, a drift 403, a broken connection."""

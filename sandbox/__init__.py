@@ -2,7 +2,7 @@
 
 Everything in partner-sync is tested against it over real HTTP::
 
-    from partner_api.sandbox import SandboxConfig, running_sandbox
+    from sandbox import SandboxConfig, running_sandbox
 
     with running_sandbox(SandboxConfig(cities=1_000)) as sandbox:
         sandbox.base_url  # http://127.0.0.1:PORT/prometheus
@@ -15,9 +15,9 @@ Besides the partner endpoints it answers an unauthenticated control surface unde
 
 from __future__ import annotations
 
-from partner_api.sandbox._app import SandboxApp, create_app
-from partner_api.sandbox._cli import main
-from partner_api.sandbox._config import (
+from sandbox._app import SandboxApp, create_app
+from sandbox._cli import main
+from sandbox._config import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEMO_API_KEY,
@@ -31,10 +31,10 @@ from partner_api.sandbox._config import (
     SCOPE_CONSTANTS_READ,
     SandboxConfig,
 )
-from partner_api.sandbox._data import DATASETS, KEY_FIELDS, build_items
-from partner_api.sandbox._mail import SANDBOX_MAIL_FROM
-from partner_api.sandbox._server import SandboxHandle, running_sandbox
-from partner_api.sandbox._state import FAULT_KINDS, SandboxState
+from sandbox._data import DATASETS, KEY_FIELDS, build_items
+from sandbox._mail import SANDBOX_MAIL_FROM
+from sandbox._server import SandboxHandle, running_sandbox
+from sandbox._state import FAULT_KINDS, SandboxState
 
 __all__ = [
     "AUTH_ONLY_API_KEY",
