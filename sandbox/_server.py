@@ -43,7 +43,8 @@ def make_server(app: SandboxApp, *, log_level: str = "warning") -> uvicorn.Serve
     uv_config = uvicorn.Config(
         app,
         http="h11",
-        lifespan="off",
+        # The app's lifespan quiets the deliberate disconnects in uvicorn's error log.
+        lifespan="on",
         log_level=log_level,
         access_log=log_level in ("debug", "trace"),
         date_header=False,
