@@ -173,7 +173,9 @@ def test_other_authorization_scheme_is_4030(caller: Caller) -> None:
     assert_error(answer, 403, "4030")
 
 
-@pytest.mark.parametrize("offset", [-61, 61, 3600])
+# Well past the 60 s window: the caller's timestamp is truncated to the second and the request
+# takes time to arrive, so +61 could land back inside the window (issue 12's flaky edge).
+@pytest.mark.parametrize("offset", [-75, 75, 3600])
 def test_timestamp_outside_the_window_is_4031(caller: Caller, offset: int) -> None:
     timestamp = str(caller.server_time() + offset)
     answer = caller.request("POST", INITIATE, body=CREDENTIALS, timestamp=timestamp)
