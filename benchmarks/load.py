@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 
 from partner_api import HmacAuth, PartnerClient, SandboxOtpSource
+from partner_api.datasets import DATASETS
 from sandbox import (
-    DATASETS,
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,
