@@ -67,7 +67,8 @@ def verify(
     """Run the checks on one partner request; raise `Reject` at the first failure.
 
     `sub_path` is the path after the context path (routing), `signed_path` the raw path and
-    query as the client signed them; `find_endpoint` resolves the endpoint when its turn comes.
+    query as the client signed them, `headers` the request's headers by lower-case name;
+    `find_endpoint` resolves the endpoint when its turn comes.
     """
     api_key, secret, scopes = _check_headers_and_key(state, headers)
     timestamp, nonce = headers["x-timestamp"], headers["x-nonce"]

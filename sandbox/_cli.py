@@ -1,4 +1,4 @@
-"""The command line: `python -m sandbox` / `partner-sync sandbox` runs the sandbox in the foreground."""
+"""`python -m sandbox` / `partner-sync sandbox`: run the sandbox in the foreground."""
 
 from __future__ import annotations
 

@@ -217,7 +217,7 @@ def test_unknown_endpoint_and_dataset_are_4040(logged_in: Caller) -> None:
     assert_error(logged_in.request("GET", INITIATE), 404, "4040")
 
 
-# -- check order (CONTRACT 2.5) -----------------------------------------------------------------
+# -- check order (docs/partner-api.md §2.5) -------------------------------------------------------
 
 
 def test_bad_signature_wins_over_a_reused_nonce(caller: Caller) -> None:
