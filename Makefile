@@ -10,7 +10,7 @@ PIP := $(VENV)/bin/pip
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e '.[sandbox]'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
@@ -43,7 +43,7 @@ bench-smoke: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy partner_api storage flows deployments
+	$(VENV)/bin/mypy partner_api storage flows deployments sandbox
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

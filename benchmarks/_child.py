@@ -40,7 +40,7 @@ def memory(base_url: str, rows: int, db: str) -> dict[str, Any]:
     from flows._settings import Settings
     from flows._sync import sync_one
     from partner_api import PartnerClient, SandboxOtpSource
-    from partner_api.sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
+    from sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
     from storage.db import make_engine, upgrade_database
 
     engine = make_engine(f"sqlite:///{db}")

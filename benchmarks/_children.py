@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from partner_api.sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
+from sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
 
 from ._sandbox import sandbox_process
 from ._timing import Figure, median

@@ -15,7 +15,7 @@ from flows._settings import Settings
 from flows._sync import sync_one
 from partner_api import PartnerClient, SandboxOtpSource
 from partner_api._auth import compute_signature
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,

@@ -26,7 +26,7 @@ class SandboxProcess:
 
 @contextlib.contextmanager
 def sandbox_process(cities: int) -> Iterator[SandboxProcess]:
-    """Run `python -m partner_api.sandbox --port 0 --cities N` until the block ends.
+    """Run `python -m sandbox --port 0 --cities N` until the block ends.
 
     The port is read from the banner the sandbox prints; the block starts once health
     answers. On a 2-core machine a separate process gives the server one core and the
@@ -36,7 +36,7 @@ def sandbox_process(cities: int) -> Iterator[SandboxProcess]:
     command = [
         sys.executable,
         "-m",
-        "partner_api.sandbox",
+        "sandbox",
         "--port",
         "0",
         "--cities",

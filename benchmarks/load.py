@@ -31,8 +31,8 @@ import httpx
 
 from partner_api import PartnerClient, SandboxOtpSource
 from partner_api._auth import HmacAuth
-from partner_api.sandbox import (
-    DATASETS,
+from partner_api.datasets import DATASETS
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,

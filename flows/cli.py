@@ -122,7 +122,7 @@ def _run_flow(args: argparse.Namespace, overrides: dict[str, Any]) -> list[dict[
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the sandbox on a free port, sync everything with the demo account, stop it."""
-    from partner_api.sandbox import (
+    from sandbox import (
         DEMO_API_KEY,
         DEMO_API_SECRET,
         DEMO_EMAIL,
@@ -134,7 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = SandboxConfig(cities=args.cities)
     # The sandbox logs each code it "emails" (it is the partner's side); in the demo both
     # sides share one terminal, and a one-time code has no business in our output.
-    logging.getLogger("partner_api.sandbox").setLevel(logging.WARNING)
+    logging.getLogger("sandbox").setLevel(logging.WARNING)
     with running_sandbox(config) as sandbox:
         print(f"sandbox listening at {sandbox.base_url} ({args.cities:,} cities)")
         overrides = {
@@ -406,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `partner-sync` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:
-        from partner_api.sandbox._cli import main as sandbox_main
+        from sandbox import main as sandbox_main
 
         return sandbox_main(argv[1:])
     args = build_parser().parse_args(argv)

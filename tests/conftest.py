@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from partner_api import PartnerClient, SandboxOtpSource
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,

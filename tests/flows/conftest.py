@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flows._settings import Settings
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,

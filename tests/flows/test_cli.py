@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from partner_api.sandbox import DEMO_API_SECRET, DEMO_PASSWORD
+from sandbox import DEMO_API_SECRET, DEMO_PASSWORD
 
 CLI = [sys.executable, "-c", "import sys; from flows.cli import main; sys.exit(main())"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from partner_api.sandbox import DEMO_API_SECRET, DEMO_PASSWORD
+from sandbox import DEMO_API_SECRET, DEMO_PASSWORD
 
 
 def test_the_flow_syncs_every_dataset_and_logs_no_secret(

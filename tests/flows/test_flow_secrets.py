@@ -25,7 +25,7 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEMO_API_SECRET,
@@ -122,7 +122,7 @@ def test_no_secret_in_anything_prefect_or_the_database_keeps(
     ours = "\n".join(
         caplog.handler.format(r)  # message and any traceback
         for r in caplog.records
-        if not r.name.startswith("partner_api.sandbox")
+        if not r.name.startswith("sandbox")
     )
     everything = "\n".join([dump, ours, results, failure, *tables])
     assert "4033" in everything and "partner:constants:read" in everything  # the diagnosis is there

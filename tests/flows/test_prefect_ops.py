@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from flows._settings import Settings
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEMO_API_SECRET,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from flows._settings import Settings
 from flows._sync import run_sync
-from partner_api.sandbox import AUTH_ONLY_API_KEY, AUTH_ONLY_API_SECRET, build_items
+from sandbox import AUTH_ONLY_API_KEY, AUTH_ONLY_API_SECRET, build_items
 from tests.conftest import TEST_CITIES
 
 KEYS = {"countries": "code", "currencies": "code", "languages": "code", "cities": "id"}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from partner_api._auth import HmacAuth, compute_signature, signing_path, string_to_sign
-from partner_api.sandbox import DEMO_API_KEY, DEMO_API_SECRET, SandboxHandle
+from sandbox import DEMO_API_KEY, DEMO_API_SECRET, SandboxHandle
 
 QUICKSTART_PATH = "/api/v1/partner/auth/login/initiate"
 QUICKSTART_BODY = b'{"email":"partner@example.com","password":"Str0ngP@ss!"}'

@@ -17,7 +17,7 @@ from partner_api import (
     SandboxOtpSource,
     SignatureError,
 )
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEMO_EMAIL,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from partner_api import DatasetChangedError, PartnerClient, SandboxOtpSource
-from partner_api.sandbox import DEMO_EMAIL, DEMO_PASSWORD, SandboxHandle, build_items
+from sandbox import DEMO_EMAIL, DEMO_PASSWORD, SandboxHandle, build_items
 from tests.conftest import TEST_CITIES
 
 

@@ -19,7 +19,7 @@ from partner_api import (
     SandboxOtpSource,
     TotpOtpSource,
 )
-from partner_api.sandbox import DEMO_EMAIL, DEMO_PASSWORD, DEMO_TOTP_SECRET, SandboxHandle
+from sandbox import DEMO_EMAIL, DEMO_PASSWORD, DEMO_TOTP_SECRET, SandboxHandle
 
 
 def test_email_login_with_the_sandbox_outbox(

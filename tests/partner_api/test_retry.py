@@ -28,7 +28,7 @@ from partner_api import (
     SandboxOtpSource,
     ServerError,
 )
-from partner_api.sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
+from sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
 from tests.partner_api.transports import RecordingTransport, envelope, ok, scripted
 
 PATH = "/api/v1/partner/constants/currencies"

@@ -17,7 +17,7 @@ from partner_api import (
     SessionExpiredError,
     SessionToken,
 )
-from partner_api.sandbox import DEMO_EMAIL, DEMO_PASSWORD, SandboxHandle
+from sandbox import DEMO_EMAIL, DEMO_PASSWORD, SandboxHandle
 from tests.partner_api.transports import RecordingTransport, ok, scripted
 
 PATH = "/api/v1/partner/constants/currencies"

@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import Engine, MetaData, func, select
 
 from flows._settings import Settings
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,
@@ -87,7 +87,7 @@ def cli_sandbox(*args: str) -> Iterator[CliSandbox]:
     command = Path(sys.executable).with_name("partner-sync")
     program = [str(command), "sandbox"]
     if not command.exists():  # not installed as a console script: the same entry point
-        program = [sys.executable, "-m", "partner_api.sandbox"]
+        program = [sys.executable, "-m", "sandbox"]
     process = subprocess.Popen(
         [*program, "--port", "0", "--log-level", "warning", *args],
         stdout=subprocess.PIPE,

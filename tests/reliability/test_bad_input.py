@@ -26,7 +26,7 @@ import flows._sync
 from flows._settings import Settings
 from flows._sync import run_sync
 from partner_api._constants import MAX_DATASET_RESTARTS
-from partner_api.sandbox import SandboxConfig, SandboxHandle, running_sandbox
+from sandbox import SandboxConfig, SandboxHandle, running_sandbox
 from storage.db import make_engine
 from tests.reliability.support import (
     FIGURES,

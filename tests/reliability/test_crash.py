@@ -21,7 +21,7 @@ import pytest
 
 from flows._sync import run_sync
 from partner_api import DATASETS
-from partner_api.sandbox import SandboxConfig, SandboxHandle, running_sandbox
+from sandbox import SandboxConfig, SandboxHandle, running_sandbox
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import (
     FIGURES,

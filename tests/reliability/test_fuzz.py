@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from partner_api import PartnerClient, PartnerError, RetryPolicy
-from partner_api.sandbox import DEMO_API_KEY, DEMO_API_SECRET, SandboxConfig, create_app
+from sandbox import DEMO_API_KEY, DEMO_API_SECRET, SandboxConfig, create_app
 from tests.reliability.support import FIGURES, sized
 
 EXAMPLES = sized(150, 2_000)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-import partner_api.sandbox._app as sandbox_app
-import partner_api.sandbox._state as sandbox_state
-from partner_api.sandbox import MFA_EMAIL, SandboxConfig, SandboxHandle, running_sandbox
-from partner_api.sandbox._cli import build_parser
-from tests.partner_api.sandbox.sandbox_testkit import Caller, assert_error
+import sandbox._checks as sandbox_checks
+import sandbox._state as sandbox_state
+from sandbox import MFA_EMAIL, SandboxConfig, SandboxHandle, running_sandbox
+from sandbox._cli import build_parser
+from tests.sandbox.sandbox_testkit import Caller, assert_error
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 CREDENTIALS = {"email": "partner@example.com", "password": "Str0ngP@ss!"}
@@ -72,7 +72,7 @@ def test_signatures_are_compared_in_constant_time(
         return hmac.compare_digest(a, b)
 
     monkeypatch.setattr(
-        sandbox_app, "hmac", types.SimpleNamespace(new=hmac.new, compare_digest=compare_digest)
+        sandbox_checks, "hmac", types.SimpleNamespace(new=hmac.new, compare_digest=compare_digest)
     )
     assert_error(
         caller.request("POST", INITIATE, body=CREDENTIALS, signature="Zm9yZ2Vk"), 403, "4030"

@@ -26,7 +26,7 @@ import flows._sync
 from flows._settings import Settings, SettingsError, load_settings
 from flows._sync import DatasetOutcome, build_client, log_in, run_sync, sync_one
 from partner_api import PartnerClient, SessionToken, TotpOtpSource
-from partner_api.sandbox import DEMO_API_SECRET, DEMO_PASSWORD, DEMO_TOTP_SECRET
+from sandbox import DEMO_API_SECRET, DEMO_PASSWORD, DEMO_TOTP_SECRET
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import FIGURES, CliSandbox, cli_sandbox, dump_tables, make_settings
 

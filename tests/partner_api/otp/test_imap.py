@@ -31,7 +31,7 @@ from partner_api import (
     OtpError,
     PartnerClient,
 )
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     DEMO_EMAIL,
@@ -159,7 +159,7 @@ def test_login_reads_the_code_from_the_mailbox_and_marks_it_seen(
     assert "\\Seen" in flags_of_message_with(dovecot, code)
     # The sandbox logs the codes it sends (it is the partner); the client side must not.
     client_log = "\n".join(
-        r.getMessage() for r in caplog.records if not r.name.startswith("partner_api.sandbox")
+        r.getMessage() for r in caplog.records if not r.name.startswith("sandbox")
     )
     assert "waiting up to" in client_log
     assert code not in client_log

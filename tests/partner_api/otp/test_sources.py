@@ -10,7 +10,7 @@ import pytest
 
 from partner_api import CommandOtpSource, ConfigurationError, OtpChallenge, OtpError, TotpOtpSource
 from partner_api.otp import extract_code
-from partner_api.sandbox import DEMO_TOTP_SECRET
+from sandbox import DEMO_TOTP_SECRET
 
 
 def test_command_source_errors_name_the_problem_not_the_output() -> None:

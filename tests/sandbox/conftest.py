@@ -6,14 +6,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
     SandboxConfig,
     SandboxHandle,
     running_sandbox,
 )
-from tests.partner_api.sandbox.sandbox_testkit import TEST_CITIES, TEST_SEED, Caller
+from tests.sandbox.sandbox_testkit import TEST_CITIES, TEST_SEED, Caller
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,17 @@ import secrets
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict, deque
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from partner_api.sandbox._config import SandboxConfig
-from partner_api.sandbox._data import Catalog
-from partner_api.sandbox._mail import deliver_otp
+from sandbox._config import FAULT_KINDS, SandboxConfig
+from sandbox._data import Catalog, DatasetView
+from sandbox._mail import deliver_otp
+from sandbox._stats import Stats
 
-logger = logging.getLogger("partner_api.sandbox")
-
-FAULT_KINDS: tuple[str, ...] = ("500", "503", "429", "4031", "drop")
-"""Faults `fault_rate` draws from, uniformly: statuses, a drift 403, a broken connection."""
+logger = logging.getLogger("sandbox")
 
 _OUTBOX_MAX = 10_000
 _TOKENS_MAX = 200_000
@@ -63,37 +61,6 @@ class _Bucket:
     updated: float
 
 
-@dataclass
-class Stats:
-    """Counters shown by `GET /_sandbox/stats`."""
-
-    requests: int = 0
-    partner_requests: int = 0
-    logins: int = 0
-    initiates: int = 0
-    nonce_rejections: int = 0
-    faults_injected: int = 0
-    rate_limited: int = 0
-    not_modified: int = 0
-    by_code: Counter[str] = field(default_factory=Counter)
-    by_fault: Counter[str] = field(default_factory=Counter)
-
-    def as_json(self) -> dict[str, Any]:
-        """The camelCase shape of `GET /_sandbox/stats`."""
-        return {
-            "requests": self.requests,
-            "partnerRequests": self.partner_requests,
-            "logins": self.logins,
-            "initiates": self.initiates,
-            "nonceRejections": self.nonce_rejections,
-            "faultsInjected": self.faults_injected,
-            "rateLimited": self.rate_limited,
-            "notModified": self.not_modified,
-            "byCode": dict(sorted(self.by_code.items())),
-            "byFault": dict(sorted(self.by_fault.items())),
-        }
-
-
 class SandboxState:
     """Everything a running sandbox remembers; `handle.state` in tests."""
 
@@ -109,6 +76,9 @@ class SandboxState:
         self._nonces: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._buckets: dict[str, _Bucket] = {}
         self._rng = random.Random(config.seed)
+        # Latency jitter has its own generator so that turning it on leaves the faults'
+        # seeded sequence as it was.
+        self._jitter_rng = random.Random(config.seed + 1)
 
     # -- clock ---------------------------------------------------------------------------------
 
@@ -121,6 +91,16 @@ class SandboxState:
         """The data version served now (1 or 2)."""
         return self.config.data_version
 
+    def view(self, dataset: str) -> DatasetView:
+        """`dataset` as served now: data version and drift switches; `KeyError` if unknown."""
+        config = self.config
+        return self.catalog.view(
+            dataset,
+            config.data_version,
+            new_field=dataset in config.drift_new_field,
+            type_drift=dataset in config.drift_type,
+        )
+
     def set_data_version(self, version: int) -> None:
         """Serve `version` (1 or 2) from the next request on."""
         if version not in (1, 2):
@@ -128,7 +108,35 @@ class SandboxState:
         with self.lock:
             self.config.data_version = version
 
-    # -- chaos ---------------------------------------------------------------------------------
+    # -- network and chaos ---------------------------------------------------------------------
+
+    def draw_delay(self) -> float:
+        """Seconds to hold this partner request: `latency_ms` plus up to `latency_jitter_ms`."""
+        config = self.config
+        delay = config.latency_ms
+        if config.latency_jitter_ms > 0:
+            with self.lock:
+                delay += self._jitter_rng.uniform(0.0, config.latency_jitter_ms)
+        return delay / 1000.0
+
+    def enter(self) -> None:
+        """Count a partner request as in flight (and the peak)."""
+        with self.lock:
+            stats = self.stats
+            stats.partner_requests += 1
+            stats.in_flight += 1
+            stats.in_flight_peak = max(stats.in_flight_peak, stats.in_flight)
+
+    def leave(self) -> None:
+        """A partner request is answered."""
+        with self.lock:
+            self.stats.in_flight -= 1
+
+    def reset_stats(self) -> Stats:
+        """Zero the counters (a test's own baseline); return the fresh ones."""
+        with self.lock:
+            self.stats = self.stats.reset()
+            return self.stats
 
     def draw_fault(self) -> str | None:
         """With probability `fault_rate`, the kind of fault to inject into this request."""

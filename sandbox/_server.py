@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 import httpx
 import uvicorn
 
-from partner_api.sandbox._app import SandboxApp, create_app
-from partner_api.sandbox._config import SandboxConfig
-from partner_api.sandbox._state import SandboxState
+from sandbox._app import SandboxApp, create_app
+from sandbox._config import SandboxConfig
+from sandbox._state import SandboxState
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
@@ -43,7 +43,8 @@ def make_server(app: SandboxApp, *, log_level: str = "warning") -> uvicorn.Serve
     uv_config = uvicorn.Config(
         app,
         http="h11",
-        lifespan="off",
+        # The app's lifespan quiets the deliberate disconnects in uvicorn's error log.
+        lifespan="on",
         log_level=log_level,
         access_log=log_level in ("debug", "trace"),
         date_header=False,

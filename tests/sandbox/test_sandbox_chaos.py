@@ -9,16 +9,20 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from partner_api.sandbox import FAULT_KINDS, SandboxConfig, SandboxHandle, running_sandbox
-from tests.partner_api.sandbox.sandbox_testkit import Caller
+from sandbox import FAULT_KINDS, SandboxConfig, SandboxHandle, running_sandbox
+from tests.sandbox.sandbox_testkit import Caller
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 CREDENTIALS = {"email": "partner@example.com", "password": "Str0ngP@ss!"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def faulty() -> Iterator[SandboxHandle]:
-    """A sandbox where every partner request fails, reproducibly (seeded)."""
+    """A fresh sandbox per test where every partner request fails, reproducibly (seeded).
+
+    Per test, not per module: its counters (`faultsInjected`...) then count this test's
+    requests only, whatever ran before.
+    """
     config = SandboxConfig(cities=10, fault_rate=1.0, retry_after=7, seed=11)
     with running_sandbox(config) as handle:
         yield handle

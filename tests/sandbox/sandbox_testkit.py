@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pyotp
 
-from partner_api.sandbox import (
+from sandbox import (
     DEMO_EMAIL,
     DEMO_PASSWORD,
     DEMO_TOTP_SECRET,

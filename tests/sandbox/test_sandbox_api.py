@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEMO_EMAIL,
@@ -23,7 +23,7 @@ from partner_api.sandbox import (
     build_items,
     create_app,
 )
-from tests.partner_api.sandbox.sandbox_testkit import (
+from tests.sandbox.sandbox_testkit import (
     TEST_CITIES,
     TEST_SEED,
     Caller,
@@ -173,7 +173,9 @@ def test_other_authorization_scheme_is_4030(caller: Caller) -> None:
     assert_error(answer, 403, "4030")
 
 
-@pytest.mark.parametrize("offset", [-61, 61, 3600])
+# Well past the 60 s window: the caller's timestamp is truncated to the second and the request
+# takes time to arrive, so +61 could land back inside the window (issue 12's flaky edge).
+@pytest.mark.parametrize("offset", [-75, 75, 3600])
 def test_timestamp_outside_the_window_is_4031(caller: Caller, offset: int) -> None:
     timestamp = str(caller.server_time() + offset)
     answer = caller.request("POST", INITIATE, body=CREDENTIALS, timestamp=timestamp)
@@ -215,7 +217,7 @@ def test_unknown_endpoint_and_dataset_are_4040(logged_in: Caller) -> None:
     assert_error(logged_in.request("GET", INITIATE), 404, "4040")
 
 
-# -- check order (CONTRACT 2.5) -----------------------------------------------------------------
+# -- check order (docs/partner-api.md §2.5) -------------------------------------------------------
 
 
 def test_bad_signature_wins_over_a_reused_nonce(caller: Caller) -> None:
@@ -268,7 +270,7 @@ def test_the_query_is_part_of_the_signed_path(logged_in: Caller) -> None:
 
 
 def test_sign_query_off_signs_the_path_alone(make_caller: Callable[..., Caller]) -> None:
-    from partner_api.sandbox import running_sandbox
+    from sandbox import running_sandbox
 
     with running_sandbox(SandboxConfig(cities=10, sign_query=False)) as other:
         caller = make_caller(on=other)
@@ -398,7 +400,7 @@ def test_stats_have_the_documented_shape(sandbox: SandboxHandle, logged_in: Call
 def test_clock_skew_shifts_the_date_header_and_the_window(
     make_caller: Callable[..., Caller],
 ) -> None:
-    from partner_api.sandbox import running_sandbox
+    from sandbox import running_sandbox
 
     with running_sandbox(SandboxConfig(cities=10, clock_skew=3600.0)) as skewed:
         health = httpx.get(skewed.base_url + "/actuator/health")

@@ -1,4 +1,4 @@
-"""`python -m partner_api.sandbox` / `partner-sync sandbox`: run the sandbox in the foreground."""
+"""`python -m sandbox` / `partner-sync sandbox`: run the sandbox in the foreground."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import ipaddress
 import logging
 from pathlib import Path
 
-from partner_api.sandbox._app import create_app
-from partner_api.sandbox._config import (
+from sandbox._app import create_app
+from sandbox._config import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
     DEFAULT_HOST,
@@ -23,7 +23,8 @@ from partner_api.sandbox._config import (
     MFA_TOTP,
     SandboxConfig,
 )
-from partner_api.sandbox._server import base_url_for, bind_socket, make_server
+from sandbox._drift import NEW_FIELD
+from sandbox._server import base_url_for, bind_socket, make_server
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -33,6 +34,10 @@ def _is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _datasets(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +62,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rate-limit", type=float, default=None, help="requests/s per API key")
     parser.add_argument("--retry-after", type=int, default=1, help="Retry-After of injected 429s")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="MS", help="delay every partner request"
+    )
+    parser.add_argument(
+        "--latency-jitter",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="plus up to this much more, drawn per request",
+    )
+    parser.add_argument(
+        "--drift-new-field",
+        type=_datasets,
+        default=(),
+        metavar="DATASETS",
+        help=f"comma-separated datasets whose items carry the unlisted field {NEW_FIELD!r}",
+    )
+    parser.add_argument(
+        "--drift-type",
+        type=_datasets,
+        default=(),
+        metavar="DATASETS",
+        help="comma-separated datasets where a listed field changes type "
+        "(cities: population as text; others: name null)",
+    )
     parser.add_argument("--data-version", type=int, choices=(1, 2), default=1)
     parser.add_argument("--maildir", type=Path, default=None, help="deliver OTP mails here")
     parser.add_argument(
@@ -89,6 +119,15 @@ def banner(base_url: str, config: SandboxConfig) -> str:
         f"  rate limit {config.rate_limit or 'off'}"
         f"  sign query {'yes' if config.sign_query else 'no'}",
     ]
+    if config.latency_ms or config.latency_jitter_ms:
+        lines.append(
+            f"  latency         {config.latency_ms:g} ms + up to {config.latency_jitter_ms:g} ms"
+        )
+    if config.drift_new_field or config.drift_type:
+        lines.append(
+            f"  schema drift    new field: {', '.join(config.drift_new_field) or '-'}"
+            f"  type change: {', '.join(config.drift_type) or '-'}"
+        )
     if config.maildir is not None:
         lines.append(f"  maildir         {config.maildir}")
     lines.append("Press Ctrl-C to stop.")
@@ -113,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             fault_kinds=args.fault_kinds,
             rate_limit=args.rate_limit,
             retry_after=args.retry_after,
+            latency_ms=args.latency,
+            latency_jitter_ms=args.latency_jitter,
+            drift_new_field=args.drift_new_field,
+            drift_type=args.drift_type,
             data_version=args.data_version,
             maildir=args.maildir,
             sign_query=not args.no_sign_query,
@@ -124,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # The OTP log line is how a developer signs in by hand.
-    logging.getLogger("partner_api.sandbox").setLevel(logging.INFO)
+    logging.getLogger("sandbox").setLevel(logging.INFO)
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:

@@ -1,14 +1,20 @@
-"""Settings of the sandbox server, and the demo credentials it accepts."""
+"""Settings of the sandbox server, and the demo credentials it accepts.
+
+A leaf module: everything else in the sandbox imports it, it imports nothing of the sandbox.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from partner_api.datasets import DATASETS
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 18020
 DEFAULT_CONTEXT_PATH = "/prometheus"
 DEFAULT_SEED = 20240301
+DEFAULT_CITIES = 50_000
 
 # Demo credentials: fixed so that docs, tests and the CLI banner agree. They protect nothing.
 DEMO_API_KEY = "sk_test_partner_sandbox"
@@ -32,6 +38,9 @@ API_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
 MFA_EMAIL = 10011001
 MFA_TOTP = 10011002
 
+FAULT_KINDS: tuple[str, ...] = ("500", "503", "429", "4031", "drop")
+"""Faults `fault_rate` draws from, uniformly: statuses, a drift 403, a broken connection."""
+
 
 @dataclass
 class SandboxConfig:
@@ -44,7 +53,7 @@ class SandboxConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     context_path: str = DEFAULT_CONTEXT_PATH
-    cities: int = 50_000
+    cities: int = DEFAULT_CITIES
     clock_skew: float = 0.0
     """Seconds added to real time to make the sandbox clock (`Date` header, timestamp window)."""
     fault_rate: float = 0.0
@@ -55,6 +64,14 @@ class SandboxConfig:
     """Requests per second per API key (token bucket); `None` turns rate limiting off."""
     retry_after: int = 1
     """Seconds sent in `Retry-After` with an injected 429."""
+    latency_ms: float = 0.0
+    """Milliseconds every partner-chain request waits before it is answered (a distant partner)."""
+    latency_jitter_ms: float = 0.0
+    """Up to this many milliseconds more, drawn uniformly per request (seeded)."""
+    drift_new_field: tuple[str, ...] = ()
+    """Datasets whose items carry a field the contract does not list (`NEW_FIELD`)."""
+    drift_type: tuple[str, ...] = ()
+    """Datasets where a listed field changes its type (see `sandbox.TYPE_DRIFT`)."""
     sign_query: bool = True
     """`True`: the signed PATH includes `?query` exactly as sent."""
     window: float = 60.0
@@ -73,8 +90,6 @@ class SandboxConfig:
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
         if self.fault_kinds is not None:
-            from partner_api.sandbox._state import FAULT_KINDS
-
             unknown = set(self.fault_kinds) - set(FAULT_KINDS)
             if unknown or not self.fault_kinds:
                 raise ValueError(f"fault_kinds must be a non-empty subset of {FAULT_KINDS}")
@@ -89,5 +104,21 @@ class SandboxConfig:
             raise ValueError("context_path must start with '/' and not end with '/'")
         if self.retry_after < 0:
             raise ValueError("retry_after must not be negative")
+        if self.latency_ms < 0 or self.latency_jitter_ms < 0:
+            raise ValueError("latency_ms and latency_jitter_ms must not be negative")
+        self.drift_new_field = check_datasets(self.drift_new_field, "drift_new_field")
+        self.drift_type = check_datasets(self.drift_type, "drift_type")
         if self.maildir is not None:
             self.maildir = Path(self.maildir)
+
+
+def check_datasets(names: object, what: str) -> tuple[str, ...]:
+    """`names` as a tuple of known dataset names; `ValueError` naming the choices otherwise."""
+    if isinstance(names, str) or not isinstance(names, list | tuple | set | frozenset):
+        raise ValueError(f"{what} must be a list of dataset names")
+    unknown = [name for name in names if name not in DATASETS]
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}"
+        )
+    return tuple(sorted(set(names)))

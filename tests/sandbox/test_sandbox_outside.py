@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from partner_api.sandbox import (
+from sandbox import (
     AUTH_ONLY_API_KEY,
     DEMO_API_KEY,
     DEMO_API_SECRET,
@@ -31,7 +31,7 @@ from partner_api.sandbox import (
     main,
     running_sandbox,
 )
-from tests.partner_api.sandbox.sandbox_testkit import Caller
+from tests.sandbox.sandbox_testkit import Caller
 
 # The quickstart's recipe, with its PATH variable renamed (assigning PATH breaks the shell).
 QUICKSTART_SCRIPT = r"""
@@ -52,11 +52,19 @@ curl -s -X POST "${BASE}${API_PATH}" \
 """
 
 
-@pytest.mark.skipif(
-    not all(shutil.which(tool) for tool in ("bash", "openssl", "base64", "curl")),
-    reason="needs bash, openssl, base64 and curl",
-)
+# The Debian package that provides each tool the quickstart's recipe runs.
+QUICKSTART_TOOLS = {"bash": "bash", "openssl": "openssl", "base64": "coreutils", "curl": "curl"}
+
+
+def require_tools(tools: dict[str, str]) -> None:
+    """Fail (never skip) with one line naming the packages to install when a tool is missing."""
+    missing = sorted({package for tool, package in tools.items() if shutil.which(tool) is None})
+    if missing:
+        pytest.fail(f"missing tools: run `apt-get install {' '.join(missing)}`", pytrace=False)
+
+
 def test_the_quickstart_shell_recipe_is_accepted(sandbox: SandboxHandle) -> None:
+    require_tools(QUICKSTART_TOOLS)
     env = {
         **os.environ,
         "BASE": sandbox.base_url,
@@ -100,11 +108,14 @@ def test_email_otp_is_delivered_to_the_maildir(
 
 def test_cli_prints_the_base_url_and_credentials_then_serves(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "partner_api.sandbox", "--port", "0", "--cities", "20"],
+        [
+            *[sys.executable, "-m", "sandbox", "--port", "0", "--cities", "20"],
+            *["--latency", "40", "--latency-jitter", "5", "--drift-type", "cities"],
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=Path(__file__).resolve().parents[2],
     )
     try:
         assert process.stdout is not None
@@ -121,6 +132,9 @@ def test_cli_prints_the_base_url_and_credentials_then_serves(tmp_path: Path) -> 
         assert DEMO_PASSWORD in banner and DEMO_TOTP_SECRET in banner
         health = httpx.get(found.group(0) + "/actuator/health", timeout=10)
         assert health.json() == {"status": "UP"}
+        config = httpx.get(found.group(0) + "/_sandbox/config", timeout=10).json()
+        assert (config["latencyMs"], config["latencyJitterMs"]) == (40, 5)
+        assert config["driftType"] == ["cities"] and config["driftNewField"] == []
     finally:
         process.send_signal(signal.SIGINT)
         try:
