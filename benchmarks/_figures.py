@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows._settings import Settings
-from flows._sync import sync_one
 from partner_api import PartnerClient, SandboxOtpSource, compute_signature
 from partner_api.sandbox import (
     DEMO_API_KEY,
@@ -21,6 +19,8 @@ from partner_api.sandbox import (
     DEMO_PASSWORD,
     build_items,
 )
+from partner_sync.core.dataset import sync_one
+from partner_sync.core.settings import Settings
 from storage._rows import RowBuilder, content_hash
 from storage.db import make_engine, upgrade_database
 from storage.tables import DATASETS
@@ -270,7 +270,7 @@ def end_to_end_figures(bench: Bench, rows: int, runs: int) -> tuple[Figure, Figu
 
             first: Timing = measure(sync)
             resyncs.append(timed(sync))
-            if outcomes[0].inserted != rows or outcomes[1].status != "not_modified":
+            if outcomes[0].as_row()["inserted"] != rows or outcomes[1].status != "not_modified":
                 raise RuntimeError(f"unexpected sync outcomes: {outcomes}")
             return first
         finally:

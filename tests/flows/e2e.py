@@ -17,7 +17,7 @@ import httpx
 
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "import sys; from flows.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-c", "import sys; from partner_sync.cli import main; sys.exit(main())"]
 
 
 def free_port() -> int:

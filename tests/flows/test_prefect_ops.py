@@ -12,7 +12,6 @@ from uuid import UUID
 import httpx
 import pytest
 
-from flows._settings import Settings
 from partner_api.sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
@@ -22,6 +21,7 @@ from partner_api.sandbox import (
     SandboxHandle,
     running_sandbox,
 )
+from partner_sync.core.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -65,7 +65,7 @@ class Answerer(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        from flows.cli import main
+        from partner_sync.cli import main
 
         seen: set[UUID] = set()
         try:
@@ -108,10 +108,10 @@ def artifacts(flow_run_id: UUID) -> dict[str, Any]:
 @pytest.fixture
 def prefect_store(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The kept session in a Prefect Secret block, emptied before and after the test."""
-    from flows._session import session_store
+    from flows._session_prefect import run_session_store
 
     monkeypatch.setenv("PARTNER_SESSION_STORE", "prefect")
-    store = session_store(Settings(), prefect_api=True)
+    store = run_session_store(Settings())
     store.clear()
     yield store
     store.clear()
@@ -225,7 +225,7 @@ def test_nobody_answering_ends_the_run_in_one_line_before_prefects_timeout(
 
 
 def test_otp_with_no_paused_run_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    from flows.cli import main
+    from partner_sync.cli import main
 
     assert main(["otp", "123456", "--wait", "0"]) == 1
     assert "paused waiting for a one-time code" in capsys.readouterr().out
@@ -234,8 +234,8 @@ def test_otp_with_no_paused_run_says_so(capsys: pytest.CaptureFixture[str]) -> N
 def test_credentials_come_from_secret_blocks_pushed_by_the_cli(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.cli import main
     from flows.sync_reference_data import sync_reference_data
+    from partner_sync.cli import main
 
     monkeypatch.setenv("PARTNER_SECRET_BLOCK_PREFIX", "test-push")
     assert main(["secrets", "push"]) == 0
@@ -280,7 +280,7 @@ def _table_rows(data: Any) -> list[dict[str, Any]]:
 def test_the_mask_filter_masks_run_logs_stored_by_prefect() -> None:
     from prefect import flow, get_run_logger
 
-    from flows._redact import install_mask_filter, remember_secret
+    from partner_sync.core.redact import install_mask_filter, remember_secret
 
     @flow
     def leaky() -> None:

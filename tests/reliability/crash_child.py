@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 import storage.upsert
-from flows._settings import load_settings
-from flows._sync import run_sync
+from partner_sync.core.run import run_sync
+from partner_sync.core.settings import load_settings
 
 _current = {"dataset": "-"}
 _counts: Counter[str] = Counter()
@@ -95,7 +95,7 @@ def main(point: str) -> int:
             _current["dataset"] = "-"
 
     storage.upsert.sync_dataset = sync_dataset  # type: ignore[assignment]
-    outcomes = run_sync(load_settings())
+    outcomes = run_sync(load_settings()).outcomes
     statuses = " ".join(f"{o.dataset}={o.status}" for o in outcomes)
     _say(f"FINISHED statements={_total['n']} {statuses}")
     return 0

@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, MetaData, func, select
 
-from flows._settings import Settings
 from partner_api.sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
@@ -30,6 +29,7 @@ from partner_api.sandbox import (
     DEMO_PASSWORD,
     build_items,
 )
+from partner_sync.core.settings import Settings
 from storage.tables import DATASETS as SPECS
 
 #: `full` under `make reliability`; anything else is the CI size.
