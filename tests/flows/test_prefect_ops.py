@@ -22,6 +22,7 @@ from partner_api.sandbox import (
     running_sandbox,
 )
 from partner_sync.core.settings import Settings
+from tests.flows.prefect_reads import read_all_logs
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -80,17 +81,8 @@ class Answerer(threading.Thread):
 
 
 def stored_logs(flow_run_id: UUID) -> str:
-    """Every log line Prefect stored for the run (flushed first)."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=5)
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-        )
-    return "\n".join(log.message for log in logs)
+    """Every log line Prefect stored for the run, every page of them."""
+    return "\n".join(log.message for log in read_all_logs(flow_run_id))
 
 
 def artifacts(flow_run_id: UUID) -> dict[str, Any]:
@@ -291,3 +283,19 @@ def test_the_mask_filter_masks_run_logs_stored_by_prefect() -> None:
     state = leaky(return_state=True)
     logged = stored_logs(state.state_details.flow_run_id)
     assert "the code was **********" in logged and "123456-token-value" not in logged
+
+
+def test_the_log_search_reads_past_the_first_page() -> None:
+    from prefect import flow, get_run_logger
+
+    from tests.flows.prefect_reads import PAGE
+
+    @flow
+    def chatty() -> None:
+        for line in range(PAGE + 20):
+            get_run_logger().info("line %d", line)
+        get_run_logger().info("the last line")
+
+    state = chatty(return_state=True)
+    logged = stored_logs(state.state_details.flow_run_id)
+    assert f"line {PAGE + 10}" in logged and "the last line" in logged
