@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-import storage.upsert
+import partner_sync.core.dataset
 from partner_sync.core.run import run_sync
 from partner_sync.core.settings import load_settings
 
@@ -85,7 +85,7 @@ def main(point: str) -> int:
     event.listen(Engine, "before_cursor_execute", before_execute)
     event.listen(Engine, "commit", before_commit)
 
-    real_sync_dataset = storage.upsert.sync_dataset
+    real_sync_dataset = partner_sync.core.dataset.sync_dataset
 
     def sync_dataset(engine: Engine, dataset: str, *args: Any, **kwargs: Any) -> Any:
         _current["dataset"] = dataset
@@ -94,7 +94,8 @@ def main(point: str) -> int:
         finally:
             _current["dataset"] = "-"
 
-    storage.upsert.sync_dataset = sync_dataset  # type: ignore[assignment]
+    # Replaced where the run loop looks it up.
+    partner_sync.core.dataset.sync_dataset = sync_dataset  # type: ignore[assignment]
     outcomes = run_sync(load_settings()).outcomes
     statuses = " ".join(f"{o.dataset}={o.status}" for o in outcomes)
     _say(f"FINISHED statements={_total['n']} {statuses}")
