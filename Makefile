@@ -43,7 +43,8 @@ bench-smoke: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy partner_api storage flows deployments sandbox
+	$(VENV)/bin/mypy partner_api storage partner_sync flows deployments sandbox
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

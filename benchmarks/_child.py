@@ -37,9 +37,9 @@ class _Quiet:
 
 def memory(base_url: str, rows: int, db: str) -> dict[str, Any]:
     """Sync `cities` into a new SQLite file; report RSS before and the peak after."""
-    from flows._settings import Settings
-    from flows._sync import sync_one
     from partner_api import PartnerClient, SandboxOtpSource
+    from partner_sync.core.dataset import sync_one
+    from partner_sync.core.settings import Settings
     from sandbox import DEMO_API_KEY, DEMO_API_SECRET, DEMO_EMAIL, DEMO_PASSWORD
     from storage.db import make_engine, upgrade_database
 
@@ -53,7 +53,7 @@ def memory(base_url: str, rows: int, db: str) -> dict[str, Any]:
         outcome = sync_one(client, engine, "cities", settings, progress=_Quiet())
         seconds = time.perf_counter() - started
     engine.dispose()
-    if outcome.inserted != rows:
+    if outcome.result is None or outcome.result.inserted != rows:
         raise RuntimeError(f"expected {rows} cities inserted, got {outcome}")
     return {
         "rows": rows,
@@ -70,14 +70,12 @@ def orchestration(base_url: str, workdir: str, runs: int) -> dict[str, Any]:
     the same session file, so both reuse one kept session after the first login).
     """
     started = time.perf_counter()
-    from flows._prefect_runtime import quick_flow_settings, quiet_prefect_defaults
-
-    quiet_prefect_defaults()
+    from flows._prefect_runtime import quick_flow_settings
     from flows.sync_reference_data import sync_reference_data
 
     import_seconds = time.perf_counter() - started
-    from flows._settings import load_settings
-    from flows._sync import run_sync
+    from partner_sync.core.run import run_sync
+    from partner_sync.core.settings import load_settings
 
     def fresh_database() -> None:
         os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/orch-{uuid.uuid4().hex[:8]}.db"
@@ -87,16 +85,16 @@ def orchestration(base_url: str, workdir: str, runs: int) -> dict[str, Any]:
         begun = time.perf_counter()
         # As the CLI calls it (`partner-sync sync`): heartbeats off for a run at a terminal.
         with quick_flow_settings():
-            rows: Any = sync_reference_data(datasets=["countries"])  # type: ignore[list-item]
+            report: Any = sync_reference_data(datasets=["countries"])  # type: ignore[list-item]
         took = time.perf_counter() - begun
-        if not rows or rows[0]["status"] != "succeeded":
-            raise RuntimeError(f"the flow did not succeed: {rows}")
+        if not report.ok or report.outcomes[0].status != "succeeded":
+            raise RuntimeError(f"the flow did not succeed: {report}")
         return took
 
     def plain_run() -> float:
         fresh_database()
         begun = time.perf_counter()
-        outcomes = run_sync(load_settings(), ["countries"], progress=_Quiet())
+        outcomes = run_sync(load_settings(), ["countries"], progress=_Quiet()).outcomes
         took = time.perf_counter() - begun
         if outcomes[0].status != "succeeded":
             raise RuntimeError(f"the plain sync did not succeed: {outcomes}")

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flows._settings import Settings
-from flows._sync import sync_one
 from partner_api import PartnerClient, SandboxOtpSource
 from partner_api._auth import compute_signature
+from partner_sync.core.dataset import sync_one
+from partner_sync.core.settings import Settings
 from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
@@ -272,7 +272,7 @@ def end_to_end_figures(bench: Bench, rows: int, runs: int) -> tuple[Figure, Figu
 
             first: Timing = measure(sync)
             resyncs.append(timed(sync))
-            if outcomes[0].inserted != rows or outcomes[1].status != "not_modified":
+            if outcomes[0].as_row()["inserted"] != rows or outcomes[1].status != "not_modified":
                 raise RuntimeError(f"unexpected sync outcomes: {outcomes}")
             return first
         finally:

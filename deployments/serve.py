@@ -15,8 +15,8 @@ from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
 
-from flows._settings import Settings
 from flows.sync_reference_data import sync_reference_data
+from partner_sync.core.settings import Settings
 
 DEPLOYMENT_NAME = "daily"
 TAGS = ["partner-sync", "reference-data"]

@@ -14,8 +14,9 @@ from typing import Any
 from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
+from partner_sync.core.settings import Settings
+
 from ._session_prefect import _is_missing
-from ._settings import Settings
 
 logger = logging.getLogger("partner_sync.secrets")
 

@@ -1,5 +1,8 @@
 """The session store in an encrypted Prefect `Secret` block, shared by every worker of a deployment.
 
+`run_session_store` is how the Prefect shells choose a store: this one under `prefect`,
+or under `auto` when a Prefect API is configured; otherwise the core's plain choice.
+
 The Prefect server encrypts block secrets at rest; the key lives in the same database
 unless `PREFECT_SERVER_ENCRYPTION_KEY` is set (README "Prefect"). Anyone who can read
 blocks through the Prefect API can read the token, as with the API secret itself.
@@ -12,18 +15,22 @@ from typing import Any
 
 from prefect.blocks.system import Secret
 from prefect.exceptions import ObjectNotFound
+from prefect.settings import get_current_settings
 
 from partner_api import SessionToken
-
-from ._session import session_from_json
+from partner_sync.core.session import (
+    SessionStore,
+    account_key,
+    plain_session_store,
+    session_from_json,
+)
+from partner_sync.core.settings import Settings
 
 logger = logging.getLogger("partner_sync.session")
 
 
 def prefect_api_configured() -> bool:
     """Whether a Prefect API URL is set (a server that outlives this process)."""
-    from prefect.settings import get_current_settings
-
     return bool(get_current_settings().api.url)
 
 
@@ -65,3 +72,14 @@ class PrefectSecretSessionStore:
                 return False
             raise
         return True
+
+
+def run_session_store(settings: Settings) -> SessionStore:
+    """The store `PARTNER_SESSION_STORE` names for a run that may use Prefect.
+
+    `auto` is the Secret block when a Prefect API is configured (every worker shares
+    it), else the file; `prefect` without an API is refused as in `plain_session_store`.
+    """
+    if settings.session_store in ("auto", "prefect") and prefect_api_configured():
+        return PrefectSecretSessionStore(f"partner-sync-session-{account_key(settings)}")
+    return plain_session_store(settings)

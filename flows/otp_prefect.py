@@ -27,16 +27,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
-from prefect.input import RunInput, create_flow_run_input, delete_flow_run_input
+from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.input import (
+    RunInput,
+    create_flow_run_input,
+    delete_flow_run_input,
+    read_flow_run_input,
+)
 from prefect.input.run_input import keyset_from_base_key
+from prefect.states import Running
 from pydantic import Field
 
 from partner_api import BaseOtpSource, OtpChallenge, OtpError
-
-from ._redact import remember_secret
+from partner_sync.core.redact import remember_secret
 
 logger = logging.getLogger("partner_sync.otp")
 
@@ -50,9 +64,6 @@ PAUSE_GRACE = 60
 
 def _end_pause(flow_run_id: UUID, key: str, expired: threading.Event) -> None:
     """Resume the run paused at `key` without an answer: its login has expired."""
-    from prefect import get_client
-    from prefect.states import Running
-
     try:
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(flow_run_id).state
@@ -219,15 +230,6 @@ class OtpAnswer:
 
 
 def _paused_otp_runs(client: Any, flow_name: str) -> list[Any]:
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilter,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-
     runs = client.read_flow_runs(
         flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
         flow_run_filter=FlowRunFilter(
@@ -262,10 +264,6 @@ def answer_paused_run(
     The Prefect server checks the input against `OtpInput`'s schema; the partner's answer
     arrives when the run has verified the code (the verdict input), at most `wait` s later.
     """
-    from prefect import get_client
-    from prefect.flow_runs import resume_flow_run
-    from prefect.input import read_flow_run_input
-
     with get_client(sync_client=True) as client:
         if flow_run_id is None:
             runs = _paused_otp_runs(client, flow_name)

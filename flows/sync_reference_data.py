@@ -1,9 +1,14 @@
-"""The Prefect flow: one session (kept or fresh), then one task per dataset. A thin wrapper over `flows._sync`.
+"""The Prefect flow: the core's run loop with each dataset as a task, and the run's artifacts.
+
+A thin shell over `partner_sync.core.run.run_sync`: the flow supplies the per-dataset
+runner (a Prefect task, no retries: the client retries), the Prefect session store and,
+for `PARTNER_OTP_SOURCE=prefect`, the OTP source that pauses this run; it publishes the
+report as a table artifact (`partner-sync-datasets`) and a markdown report
+(`partner-sync-report`, with any error and the 403 diagnosis), and ends Failed exactly
+when the CLI would exit non-zero (`RunReport.ok`).
 
 Run it as a plain script (`python flows/sync_reference_data.py [dataset ...]`), from the
 CLI (`partner-sync sync`), or from a deployment (`partner-sync serve`, `deployments/prefect.yaml`).
-Every run leaves a table artifact (`partner-sync-datasets`) and a markdown report
-(`partner-sync-report`, with any error and the 403 diagnosis).
 """
 
 from __future__ import annotations
@@ -19,39 +24,36 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Cancelled
+from sqlalchemy import Engine
 
-from flows._redact import install_mask_filter, mask, remember_settings_secrets
+from flows._prefect_runtime import quick_flow_settings
 from flows._run_lock import run_lock
 from flows._secret_blocks import fill_from_blocks
-from flows._session import session_store
-from flows._session_prefect import prefect_api_configured
-from flows._settings import Settings, load_settings
-from flows._sync import (
-    Dataset,
-    DatasetOutcome,
-    LogProgress,
-    build_client,
-    is_fatal,
-    one_line,
-    resolve_datasets,
-    start_session,
-    sync_one,
-)
-from partner_api import PartnerClient
+from flows._session_prefect import run_session_store
+from flows.otp_prefect import PrefectOtpSource
+from partner_api import DatasetName, PartnerClient
+from partner_sync.core.dataset import resolve_datasets, sync_one
+from partner_sync.core.progress import LogProgress
+from partner_sync.core.redact import install_mask_filter, remember_settings_secrets
+from partner_sync.core.report import TABLE_COLUMNS, DatasetOutcome, RunReport, report_markdown
+from partner_sync.core.run import run_sync
+from partner_sync.core.settings import Settings, load_settings
 
 #: Artifact keys (Prefect allows lowercase letters, digits and dashes).
 TABLE_ARTIFACT_KEY = "partner-sync-datasets"
 REPORT_ARTIFACT_KEY = "partner-sync-report"
-TABLE_COLUMNS = ("dataset", "status", "inserted", "updated", "unchanged", "deleted", "seconds")
 
 
 class SyncFailedError(RuntimeError):
-    """Raised at the end of a run in which some dataset failed, so the run ends Failed."""
+    """Raised at the end of a run in which a dataset failed or was skipped: the run ends Failed."""
 
-    def __init__(self, message: str, rows: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        #: Every dataset's outcome, failed or not (for the CLI's table).
-        self.rows = rows
+    def __init__(self, report: RunReport) -> None:
+        super().__init__(report.failure_summary())
+        #: The whole run's report, failed datasets and all (for the CLI's table).
+        self.report = report
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.report,))
 
 
 @task(
@@ -62,24 +64,22 @@ class SyncFailedError(RuntimeError):
 )
 def sync_dataset_task(
     client: PartnerClient,
-    engine: Any,
+    engine: Engine,
     settings: Settings,
     dataset: str,
     allow_mass_delete: bool = False,
     full_refresh: bool = False,
-) -> dict[str, Any]:
+) -> DatasetOutcome:
     """Read one dataset from the partner and write it in one transaction."""
-    progress = LogProgress(get_run_logger())
-    outcome = sync_one(
+    return sync_one(
         client,
         engine,
         dataset,
         settings,
         allow_mass_delete=allow_mass_delete,
         full_refresh=full_refresh,
-        progress=progress,
+        progress=LogProgress(get_run_logger()),
     )
-    return outcome.as_row()
 
 
 def load_run_settings() -> Settings:
@@ -92,43 +92,23 @@ def load_run_settings() -> Settings:
     return settings
 
 
-def report_markdown(
-    rows: list[dict[str, Any]], session_note: str, problems: list[tuple[str, str, str]]
-) -> str:
-    """The run's report: a summary line, how the session was had, each error and diagnosis."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["status"]] = counts.get(row["status"], 0) + 1
-    summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing ran"
-    lines = [f"# partner-sync: {summary}", "", f"Session: {session_note}", ""]
-    if not problems:
-        lines.append("No errors.")
-    for where, error, diagnosis in problems:
-        lines += [f"## {where} failed", "", f"    {error}", ""]
-        if diagnosis:
-            lines += ["**403 diagnosis**", "", diagnosis, ""]
-    return mask("\n".join(lines))
-
-
-def publish_artifacts(
-    rows: list[dict[str, Any]], session_note: str, problems: list[tuple[str, str, str]]
-) -> None:
+def publish_artifacts(report: RunReport) -> None:
     """The table artifact (one row per dataset) and the markdown report."""
     create_table_artifact(
         key=TABLE_ARTIFACT_KEY,
-        table=[{c: row[c] for c in TABLE_COLUMNS} for row in rows],
+        table=[{c: row[c] for c in TABLE_COLUMNS} for row in report.rows()],
         description="partner-sync: one row per dataset",
     )
     create_markdown_artifact(
         key=REPORT_ARTIFACT_KEY,
-        markdown=report_markdown(rows, session_note, problems),
+        markdown=report_markdown(report),
         description="partner-sync: errors and diagnosis",
     )
 
 
 @flow(name="sync-reference-data", log_prints=False)
 def sync_reference_data(
-    datasets: list[Dataset] | None = None,
+    datasets: list[DatasetName] | None = None,
     full_refresh: bool = False,
     allow_mass_delete: bool = False,
 ) -> Any:
@@ -136,8 +116,9 @@ def sync_reference_data(
 
     Credentials come from the environment, `.env` or Prefect Secret blocks, never from
     parameters. The session is the kept one while it lasts; otherwise the run logs in and
-    may pause for the one-time code. The run fails if any dataset failed; the others are
-    still written. While another run is in progress the run ends Cancelled at once.
+    may pause for the one-time code. The run fails if any dataset failed or was skipped;
+    the others are still written. While another run is in progress the run ends
+    Cancelled at once. Returns the `RunReport`.
     """
     install_mask_filter()
     settings = load_run_settings()
@@ -150,68 +131,24 @@ def sync_reference_data(
             )
             get_run_logger().warning(message)
             return Cancelled(message=message)
-        return _sync_all(settings, names, full_refresh, allow_mass_delete)
-
-
-def _sync_all(
-    settings: Settings, names: list[str], full_refresh: bool, allow_mass_delete: bool
-) -> list[dict[str, Any]]:
-    from storage.db import make_engine, upgrade_database
-
-    logger = get_run_logger()
-    rows: list[dict[str, Any]] = []
-    problems: list[tuple[str, str, str]] = []
-    session_note = "not started"
-    engine = make_engine(settings.database_url)
-    try:
-        upgrade_database(engine)
-        with build_client(settings) as client:
-            store = session_store(settings, prefect_api=prefect_api_configured())
-            try:
-                # In the flow body, not a task: the `prefect` OTP source pauses this flow run.
-                logged_in = start_session(client, settings, store)
-            except Exception as exc:
-                rows = [DatasetOutcome(n, "skipped", error="no session").as_row() for n in names]
-                problems.append(("login", one_line(exc), getattr(exc, "diagnosis", "")))
-                publish_artifacts(rows, "login failed", problems)
-                raise
-            session_note = (
-                f"logged in through the {settings.otp_source} OTP source; kept in {store.where}"
-                if logged_in
-                else f"the kept session from {store.where}"
-            )
-            logger.info("session ready; syncing %s", ", ".join(names))
-            for index, name in enumerate(names):
-                try:
-                    rows.append(
-                        sync_dataset_task(
-                            client, engine, settings, name, allow_mass_delete, full_refresh
-                        )
-                    )
-                except Exception as exc:
-                    rows.append(DatasetOutcome(name, "failed", error=one_line(exc)).as_row())
-                    problems.append((name, one_line(exc), getattr(exc, "diagnosis", "")))
-                    if is_fatal(exc):
-                        rows.extend(
-                            DatasetOutcome(r, "skipped", error="not attempted").as_row()
-                            for r in names[index + 1 :]
-                        )
-                        break
-    finally:
-        engine.dispose()
-    publish_artifacts(rows, session_note, problems)
-    failed = [r for r in rows if r["status"] in ("failed", "skipped")]
-    if failed:
-        raise SyncFailedError(
-            "; ".join(f"{r['dataset']}: {r['error']}" for r in failed if r["status"] == "failed"),
-            rows,
+        # The login runs here, in the flow body, not in a task: the `prefect` OTP source
+        # pauses this flow run.
+        report = run_sync(
+            settings,
+            names,
+            allow_mass_delete=allow_mass_delete,
+            full_refresh=full_refresh,
+            run_dataset=sync_dataset_task,
+            store=run_session_store(settings),
+            otp_source=PrefectOtpSource() if settings.otp_source == "prefect" else None,
+            progress=LogProgress(get_run_logger()),
         )
-    return rows
+    publish_artifacts(report)
+    if not report.ok:
+        raise SyncFailedError(report)
+    return report
 
 
 if __name__ == "__main__":
-    from flows._prefect_runtime import quick_flow_settings, quiet_prefect_defaults
-
-    quiet_prefect_defaults()
     with quick_flow_settings():
         sync_reference_data(datasets=sys.argv[1:] or None)  # type: ignore[arg-type]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from partner_api import PartnerClient, SandboxOtpSource
+from partner_sync.core.settings import Settings
 from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
@@ -121,3 +123,46 @@ def mail_sandbox(dovecot: DovecotServer) -> Iterator[SandboxHandle]:
     config = SandboxConfig(cities=MAIL_SANDBOX_CITIES, maildir=dovecot.maildir)
     with running_sandbox(config) as handle:
         yield handle
+
+
+def sandbox_env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
+    """The environment a user would export to sync from the sandbox.
+
+    The session is kept in a file under the test's own state directory (`XDG_STATE_HOME`
+    is set by `env`), so no test reuses another's token unless it means to.
+    """
+    return {
+        "PARTNER_BASE_URL": sandbox.base_url,
+        "PARTNER_API_KEY": DEMO_API_KEY,
+        "PARTNER_API_SECRET": DEMO_API_SECRET,
+        "PARTNER_EMAIL": DEMO_EMAIL,
+        "PARTNER_PASSWORD": DEMO_PASSWORD,
+        "PARTNER_OTP_SOURCE": "sandbox",
+        "DATABASE_URL": database_url,
+        "PARTNER_SESSION_STORE": "file",
+    }
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A fresh SQLite file for one test."""
+    return f"sqlite:///{tmp_path / 'partner_sync.db'}"
+
+
+@pytest.fixture
+def env(
+    sandbox: SandboxHandle, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """Export the sandbox settings for the test (and nothing from the developer's .env)."""
+    values = sandbox_env(sandbox, database_url)
+    monkeypatch.chdir(Path(database_url.removeprefix("sqlite:///")).parent)
+    values["XDG_STATE_HOME"] = str(Path(database_url.removeprefix("sqlite:///")).parent / "state")
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    yield values
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    """Settings loaded from that environment."""
+    return Settings()

@@ -17,7 +17,7 @@ import httpx
 
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "import sys; from flows.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-c", "import sys; from partner_sync.cli import main; sys.exit(main())"]
 
 
 def free_port() -> int:
@@ -84,12 +84,39 @@ class PrefectServer:
         )
 
 
+class _PortTaken(Exception):
+    """The port `free_port` found was bound by someone else before the server bound it."""
+
+
 @contextmanager
 def prefect_server(
     tmp: Path, database_url: str | None = None, **extra_env: str
 ) -> Iterator[PrefectServer]:
-    """`prefect server start` on a free port (SQLite in `tmp` unless `database_url`)."""
-    port = free_port()
+    """`prefect server start` on a free port (SQLite in `tmp` unless `database_url`).
+
+    The server binds the port itself, so another process can take it between `free_port`
+    and that bind: then the server exits with EADDRINUSE and we start it on a new port.
+    """
+    for attempt in range(ATTEMPTS_ON_PORT_TAKEN):
+        try:
+            with _prefect_server_on(free_port(), tmp, database_url, extra_env) as server:
+                yield server
+                return
+        except _PortTaken:
+            if attempt == ATTEMPTS_ON_PORT_TAKEN - 1:
+                raise AssertionError(
+                    "every port tried was taken before the server bound it"
+                ) from None
+
+
+#: Ports tried before giving up (a second is almost never needed).
+ATTEMPTS_ON_PORT_TAKEN = 5
+
+
+@contextmanager
+def _prefect_server_on(
+    port: int, tmp: Path, database_url: str | None, extra_env: dict[str, str]
+) -> Iterator[PrefectServer]:
     home = tmp / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
     env = clean_env(
@@ -99,7 +126,8 @@ def prefect_server(
         PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",
         **extra_env,
     )
-    log = (tmp / "prefect-server.log").open("wb")
+    log_path = tmp / "prefect-server.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -113,9 +141,10 @@ def prefect_server(
 
     def healthy() -> bool:
         if process.poll() is not None:
-            raise AssertionError(
-                f"prefect server exited: {(tmp / 'prefect-server.log').read_text()[-2000:]}"
-            )
+            output = log_path.read_text(errors="replace")
+            if "already in use" in output.lower():
+                raise _PortTaken(port)
+            raise AssertionError(f"prefect server exited: {output[-2000:]}")
         try:
             return httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200
         except httpx.HTTPError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows._settings import Settings
+from partner_sync.core.settings import Settings
 
 
 def test_the_deployment_has_a_utc_cron_typed_parameters_and_cancels_overlaps(
@@ -28,5 +28,5 @@ def test_the_deployment_has_a_utc_cron_typed_parameters_and_cancels_overlaps(
     properties = schema["properties"]
     assert set(properties) == {"datasets", "full_refresh", "allow_mass_delete"}
     assert properties["full_refresh"]["type"] == "boolean"
-    dataset_enum = schema["definitions"]["Dataset"]["enum"]
+    dataset_enum = schema["definitions"]["DatasetName"]["enum"]
     assert dataset_enum == ["countries", "currencies", "languages", "cities"]

@@ -15,7 +15,9 @@ def test_the_flow_syncs_every_dataset_and_logs_no_secret(
 
     state = sync_reference_data(datasets=["countries", "currencies"], return_state=True)
     assert state.is_completed(), state.message
-    rows = state.result()
+    report = state.result()
+    assert report.ok
+    rows = report.rows()
     assert [r["dataset"] for r in rows] == ["countries", "currencies"]
     assert all(r["status"] == "succeeded" and r["inserted"] > 100 for r in rows)
     engine = sa.create_engine(env["DATABASE_URL"])
@@ -39,5 +41,6 @@ def test_a_failing_dataset_fails_the_run_with_its_cause(
     assert state.is_failed()
     with pytest.raises(Exception, match="4011") as caught:
         state.result()
-    assert not isinstance(caught.value, SyncFailedError) or caught.value.rows
+    assert isinstance(caught.value, SyncFailedError)
+    assert [str(o.status) for o in caught.value.report.outcomes] == ["skipped"]
     assert "wrong-password" not in str(caught.value)

@@ -33,10 +33,11 @@ from sandbox import (
     DEMO_TOTP_SECRET,
     SandboxHandle,
 )
+from tests.flows.prefect_reads import post_all
 
 
 def prefect_api_dump() -> str:
-    """Everything the Prefect API holds about runs, as one JSON text."""
+    """Everything the Prefect API holds about runs (all pages), as one JSON text."""
     from prefect.settings import PREFECT_API_URL
 
     api = PREFECT_API_URL.value()
@@ -51,9 +52,8 @@ def prefect_api_dump() -> str:
             "/block_documents/filter",
             "/deployments/filter",
         ):
-            response = http.post(path, json={"limit": 200} if "logs" not in path else {})
-            response.raise_for_status()
-            parts.append(response.json())
+            # Every page: a secret on the 201st log line must be found too.
+            parts.append(post_all(http, path))
         for run in parts[0]:
             for key in ("otp", "otp-0", "otp-1"):
                 found = http.get(f"/flow_runs/{run['id']}/input/{key}")

@@ -12,7 +12,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from flows._settings import Settings
+from partner_sync.core.settings import Settings
 from sandbox import (
     AUTH_ONLY_API_KEY,
     AUTH_ONLY_API_SECRET,
@@ -22,6 +22,7 @@ from sandbox import (
     SandboxHandle,
     running_sandbox,
 )
+from tests.flows.prefect_reads import read_all_logs
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -65,7 +66,7 @@ class Answerer(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        from flows.cli import main
+        from partner_sync.cli import main
 
         seen: set[UUID] = set()
         try:
@@ -80,17 +81,8 @@ class Answerer(threading.Thread):
 
 
 def stored_logs(flow_run_id: UUID) -> str:
-    """Every log line Prefect stored for the run (flushed first)."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=5)
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-        )
-    return "\n".join(log.message for log in logs)
+    """Every log line Prefect stored for the run, every page of them."""
+    return "\n".join(log.message for log in read_all_logs(flow_run_id))
 
 
 def artifacts(flow_run_id: UUID) -> dict[str, Any]:
@@ -108,10 +100,10 @@ def artifacts(flow_run_id: UUID) -> dict[str, Any]:
 @pytest.fixture
 def prefect_store(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The kept session in a Prefect Secret block, emptied before and after the test."""
-    from flows._session import session_store
+    from flows._session_prefect import run_session_store
 
     monkeypatch.setenv("PARTNER_SESSION_STORE", "prefect")
-    store = session_store(Settings(), prefect_api=True)
+    store = run_session_store(Settings())
     store.clear()
     yield store
     store.clear()
@@ -225,7 +217,7 @@ def test_nobody_answering_ends_the_run_in_one_line_before_prefects_timeout(
 
 
 def test_otp_with_no_paused_run_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    from flows.cli import main
+    from partner_sync.cli import main
 
     assert main(["otp", "123456", "--wait", "0"]) == 1
     assert "paused waiting for a one-time code" in capsys.readouterr().out
@@ -234,8 +226,8 @@ def test_otp_with_no_paused_run_says_so(capsys: pytest.CaptureFixture[str]) -> N
 def test_credentials_come_from_secret_blocks_pushed_by_the_cli(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows.cli import main
     from flows.sync_reference_data import sync_reference_data
+    from partner_sync.cli import main
 
     monkeypatch.setenv("PARTNER_SECRET_BLOCK_PREFIX", "test-push")
     assert main(["secrets", "push"]) == 0
@@ -280,7 +272,7 @@ def _table_rows(data: Any) -> list[dict[str, Any]]:
 def test_the_mask_filter_masks_run_logs_stored_by_prefect() -> None:
     from prefect import flow, get_run_logger
 
-    from flows._redact import install_mask_filter, remember_secret
+    from partner_sync.core.redact import install_mask_filter, remember_secret
 
     @flow
     def leaky() -> None:
@@ -291,3 +283,19 @@ def test_the_mask_filter_masks_run_logs_stored_by_prefect() -> None:
     state = leaky(return_state=True)
     logged = stored_logs(state.state_details.flow_run_id)
     assert "the code was **********" in logged and "123456-token-value" not in logged
+
+
+def test_the_log_search_reads_past_the_first_page() -> None:
+    from prefect import flow, get_run_logger
+
+    from tests.flows.prefect_reads import PAGE
+
+    @flow
+    def chatty() -> None:
+        for line in range(PAGE + 20):
+            get_run_logger().info("line %d", line)
+        get_run_logger().info("the last line")
+
+    state = chatty(return_state=True)
+    logged = stored_logs(state.state_details.flow_run_id)
+    assert f"line {PAGE + 10}" in logged and "the last line" in logged

@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-import storage
-from flows._settings import load_settings
-from flows._sync import run_sync
+import partner_sync.core.dataset
+from partner_sync.core.run import run_sync
+from partner_sync.core.settings import load_settings
+from storage import DatasetTable
 
 _current = {"dataset": "-"}
 _counts: Counter[str] = Counter()
@@ -85,17 +86,18 @@ def main(point: str) -> int:
     event.listen(Engine, "before_cursor_execute", before_execute)
     event.listen(Engine, "commit", before_commit)
 
-    real_sync_dataset = storage.sync_dataset
+    real_sync_dataset = partner_sync.core.dataset.sync_dataset
 
-    def sync_dataset(engine: Engine, table: storage.DatasetTable, *args: Any, **kwargs: Any) -> Any:
+    def sync_dataset(engine: Engine, table: DatasetTable, *args: Any, **kwargs: Any) -> Any:
         _current["dataset"] = table.name
         try:
             return real_sync_dataset(engine, table, *args, **kwargs)
         finally:
             _current["dataset"] = "-"
 
-    storage.sync_dataset = sync_dataset  # type: ignore[assignment]
-    outcomes = run_sync(load_settings())
+    # Replaced where the run loop looks it up.
+    partner_sync.core.dataset.sync_dataset = sync_dataset  # type: ignore[assignment]
+    outcomes = run_sync(load_settings()).outcomes
     statuses = " ".join(f"{o.dataset}={o.status}" for o in outcomes)
     _say(f"FINISHED statements={_total['n']} {statuses}")
     return 0

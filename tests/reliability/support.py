@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, MetaData, func, select
 
-from flows._settings import Settings
+from partner_sync.core.settings import Settings
 from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,

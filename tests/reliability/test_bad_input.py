@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-import flows._sync
-from flows._settings import Settings
-from flows._sync import run_sync
+import partner_sync.core.run
 from partner_api._constants import MAX_DATASET_RESTARTS
+from partner_sync.core.run import run_sync
+from partner_sync.core.settings import Settings
 from sandbox import SandboxConfig, SandboxHandle, running_sandbox
 from storage.db import make_engine
 from tests.reliability.support import (
@@ -66,7 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         tampering_proxy(sandbox.base_url) as proxy,
     ):
         template = tmp_path_factory.mktemp("bad-input") / "good.db"
-        outcomes = run_sync(_settings(proxy, template), ["currencies", "cities"])
+        outcomes = run_sync(_settings(proxy, template), ["currencies", "cities"]).outcomes
         assert [o.status for o in outcomes] == ["succeeded", "succeeded"]
         # From now on the source has changed: whatever gets through would show.
         sandbox.state.set_data_version(2)
@@ -441,17 +441,19 @@ def test_bad_input_is_refused_in_one_line_and_changes_nothing(
     before = dump_tables(engine)
     runs_before = sync_runs(engine)
     raw_errors: list[str] = []
-    real_one_line = flows._sync.one_line
+    real_one_line = partner_sync.core.run.one_line
 
     def recording_one_line(exc: BaseException) -> str:
         raw_errors.append(str(exc))
         return real_one_line(exc)
 
-    monkeypatch.setattr(flows._sync, "one_line", recording_one_line)
+    monkeypatch.setattr(partner_sync.core.run, "one_line", recording_one_line)
     hits_before = len(world.trap_hits)
     world.proxy.use(case.build(world) if case.build else case.script)
     try:
-        (outcome,) = run_sync(_settings(world.proxy, database), [case.dataset], full_refresh=True)
+        (outcome,) = run_sync(
+            _settings(world.proxy, database), [case.dataset], full_refresh=True
+        ).outcomes
     finally:
         world.proxy.use(None)
     new_runs = sync_runs(engine)[len(runs_before) :]

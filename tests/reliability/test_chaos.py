@@ -12,8 +12,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from flows._sync import run_sync
 from partner_api import DATASETS
+from partner_sync.core.run import run_sync
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import (
     FIGURES,
@@ -66,7 +66,7 @@ def test_syncs_under_faults_and_skew_leave_the_source_or_the_previous_state(
             before = {name: table_rows(engine, name) for name in DATASETS}
             runs_before = len(sync_runs(engine))
             try:
-                outcomes = {o.dataset: o for o in run_sync(settings)}
+                outcomes = {o.dataset: o for o in run_sync(settings).outcomes}
             except Exception as exc:  # the login itself failed: nothing may have changed
                 outcomes = {}
                 failed_runs += 1

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from flows._sync import run_sync
 from partner_api import DATASETS
+from partner_sync.core.run import run_sync
 from sandbox import SandboxConfig, SandboxHandle, running_sandbox
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import (
@@ -90,7 +90,7 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str) -> Non
     upgrade_database(engine)
     version = 1
     sandbox.state.set_data_version(version)
-    assert all(o.status == "succeeded" for o in run_sync(settings))
+    assert all(o.status == "succeeded" for o in run_sync(settings).outcomes)
 
     def child(point: str) -> str:
         process = subprocess.Popen(
@@ -149,7 +149,7 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str) -> Non
         # Datasets are synced in order: a finished one never follows an unfinished one.
         assert shape == sorted(shape), f"{point}: {shape}"
         shapes["/".join(s[0] for s in shape)] += 1
-        outcomes = run_sync(settings)
+        outcomes = run_sync(settings).outcomes
         assert all(o.status in ("succeeded", "not_modified") for o in outcomes), outcomes
         for name in DATASETS:
             source = source_items(name, CITIES, version, SEED)

@@ -22,10 +22,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import flows._sync
-from flows._settings import Settings, SettingsError, load_settings
-from flows._sync import DatasetOutcome, build_client, log_in, run_sync, sync_one
+import partner_sync.core.login
 from partner_api import PartnerClient, SessionToken, TotpOtpSource
+from partner_sync.core.client import build_client
+from partner_sync.core.dataset import sync_one
+from partner_sync.core.login import log_in
+from partner_sync.core.report import DatasetOutcome
+from partner_sync.core.run import run_sync
+from partner_sync.core.settings import Settings, SettingsError, load_settings
 from sandbox import DEMO_API_SECRET, DEMO_PASSWORD, DEMO_TOTP_SECRET
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import FIGURES, CliSandbox, cli_sandbox, dump_tables, make_settings
@@ -208,7 +212,7 @@ def test_a_whole_sync_leaves_no_secret_anywhere(
     codes: list[str] = []
     texts: list[str] = []
 
-    real_build = flows._sync.build_otp_source
+    real_build = partner_sync.core.login.build_otp_source
 
     def recording_build(settings: Settings, client: PartnerClient) -> Any:
         source = real_build(settings, client)
@@ -222,7 +226,7 @@ def test_a_whole_sync_leaves_no_secret_anywhere(
         source.get_code = get_code  # type: ignore[method-assign]
         return source
 
-    monkeypatch.setattr(flows._sync, "build_otp_source", recording_build)
+    monkeypatch.setattr(partner_sync.core.login, "build_otp_source", recording_build)
 
     def on_session(client: PartnerClient) -> None:
         assert client.session is not None
@@ -252,7 +256,9 @@ def test_a_whole_sync_leaves_no_secret_anywhere(
         )
         outcomes: list[DatasetOutcome] = []
         try:
-            outcomes = run_sync(settings, progress=_ForceTrouble(sandbox), on_session=on_session)
+            outcomes = run_sync(
+                settings, progress=_ForceTrouble(sandbox), on_session=on_session
+            ).outcomes
         except Exception as exc:  # a login beaten by the faults: its text is searched too
             texts.append("".join(traceback.format_exception(exc)))
         # A forced failure raised to us, with its whole chain of causes.

@@ -21,9 +21,6 @@ import httpx
 import pytest
 from imap_tools import AND, MailBoxUnencrypted
 
-from flows._settings import Settings, SettingsError
-from flows._sync import run_sync
-from flows.otp_imap import imap_source_from_settings
 from partner_api import (
     ConfigurationError,
     ImapOtpSource,
@@ -31,6 +28,9 @@ from partner_api import (
     OtpError,
     PartnerClient,
 )
+from partner_sync.core.otp import imap_source_from_settings
+from partner_sync.core.run import run_sync
+from partner_sync.core.settings import Settings, SettingsError
 from sandbox import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
@@ -442,11 +442,11 @@ def test_a_whole_sync_logs_in_through_the_mailbox_with_no_human(
         database_url=f"sqlite:///{tmp_path / 'partner_sync.db'}",
     )
 
-    outcomes = run_sync(settings)
+    outcomes = run_sync(settings).outcomes
 
     assert [o.dataset for o in outcomes] == ["countries", "currencies", "languages", "cities"]
     assert all(o.error is None and o.status != "failed" for o in outcomes), outcomes
-    assert next(o for o in outcomes if o.dataset == "cities").inserted == 100
+    assert next(o for o in outcomes if o.dataset == "cities").as_row()["inserted"] == 100
 
 
 #: Spaces, both quotes, a backslash and non-ASCII letters: LOGIN cannot send it as ASCII.

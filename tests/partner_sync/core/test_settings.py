@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows._settings import Settings, SettingsError, load_settings
+from partner_sync.core.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

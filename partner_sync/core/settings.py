@@ -1,7 +1,8 @@
 """Settings, read from the environment and `.env` (pydantic-settings).
 
-Every assumption the contract makes (CONTRACT §2) is a setting here. Only `flows/` and the
-CLI read settings; `partner_api` and `storage` take explicit arguments.
+Every assumption the contract makes (docs/partner-api.md §2) is a setting here. Only the
+application (this core, the flow and the CLI) reads settings, once, at its edge;
+`partner_api` and `storage` take explicit arguments.
 """
 
 from __future__ import annotations

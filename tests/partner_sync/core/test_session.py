@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from flows._session import (
+from partner_api import SessionToken
+from partner_sync.core.run import run_sync
+from partner_sync.core.session import (
     FileSessionStore,
     NullSessionStore,
     account_key,
     file_store,
-    session_store,
+    plain_session_store,
 )
-from flows._settings import Settings, SettingsError
-from flows._sync import run_sync
-from partner_api import SessionToken
+from partner_sync.core.settings import Settings, SettingsError
 
 
 def a_session(token: str = "tok-abcdef", hours: float = 1) -> SessionToken:
@@ -73,13 +73,15 @@ def test_accounts_never_share_a_kept_session(env: dict[str, str]) -> None:
 
 
 def test_the_store_setting_chooses_the_store(env: dict[str, str], tmp_path: Path) -> None:
-    assert isinstance(session_store(Settings(session_store="none")), NullSessionStore)
-    chosen = session_store(Settings(session_store="file", session_file=str(tmp_path / "s.json")))
+    assert isinstance(plain_session_store(Settings(session_store="none")), NullSessionStore)
+    chosen = plain_session_store(
+        Settings(session_store="file", session_file=str(tmp_path / "s.json"))
+    )
     assert isinstance(chosen, FileSessionStore) and chosen.path == tmp_path / "s.json"
     # `auto` outside Prefect is the file: `sync --no-prefect` never imports Prefect.
-    assert isinstance(session_store(Settings(session_store="auto")), FileSessionStore)
+    assert isinstance(plain_session_store(Settings(session_store="auto")), FileSessionStore)
     with pytest.raises(SettingsError, match="PARTNER_SESSION_STORE=prefect"):
-        session_store(Settings(session_store="prefect"))
+        plain_session_store(Settings(session_store="prefect"))
 
 
 def test_a_second_run_reuses_the_kept_session_and_makes_no_login(
@@ -88,7 +90,7 @@ def test_a_second_run_reuses_the_kept_session_and_makes_no_login(
     before = logins(sandbox_control)
     run_sync(settings, ["currencies"])
     assert logins(sandbox_control) == before + 1
-    (outcome,) = run_sync(settings, ["currencies"])
+    (outcome,) = run_sync(settings, ["currencies"]).outcomes
     assert outcome.status == "not_modified"
     assert logins(sandbox_control) == before + 1
 
@@ -99,7 +101,7 @@ def test_a_token_near_its_expiry_is_not_used(
     store = file_store(settings)
     store.save(a_session("tok-about-to-expire", hours=60 / 3600))  # 60 s left, margin 300 s
     before = logins(sandbox_control)
-    (outcome,) = run_sync(settings, ["currencies"])
+    (outcome,) = run_sync(settings, ["currencies"]).outcomes
     assert outcome.status == "succeeded"
     assert logins(sandbox_control) == before + 1
     kept = store.load()
@@ -113,7 +115,7 @@ def test_a_rejected_kept_token_logs_in_again_and_keeps_the_new_one(
     old = file_store(settings).load()
     sandbox_control("expire-sessions", {})
     before = logins(sandbox_control)
-    (outcome,) = run_sync(settings, ["currencies"], full_refresh=True)
+    (outcome,) = run_sync(settings, ["currencies"], full_refresh=True).outcomes
     assert outcome.status == "succeeded", outcome.error
     assert logins(sandbox_control) == before + 1
     new = file_store(settings).load()

@@ -6,7 +6,13 @@ import logging
 
 import pytest
 
-from flows._redact import MASK, MaskSecretsFilter, install_mask_filter, mask, remember_secret
+from partner_sync.core.redact import (
+    MASK,
+    MaskSecretsFilter,
+    install_mask_filter,
+    mask,
+    remember_secret,
+)
 
 
 def test_a_remembered_secret_is_masked_in_message_args_and_traceback(

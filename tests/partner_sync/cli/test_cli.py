@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import DEMO_API_SECRET, DEMO_PASSWORD
 
-CLI = [sys.executable, "-c", "import sys; from flows.cli import main; sys.exit(main())"]
+CLI = [sys.executable, "-c", "import sys; from partner_sync.cli import main; sys.exit(main())"]
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -22,7 +22,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 def test_sync_no_prefect_prints_the_table_and_never_imports_prefect(env: dict[str, str]) -> None:
     code = (
-        "import sys; from flows.cli import main; rc = main(['sync', '--no-prefect']); "
+        "import sys; from partner_sync.cli import main; rc = main(['sync', '--no-prefect']); "
         "print('PREFECT_IMPORTED' if 'prefect' in sys.modules else 'NO_PREFECT'); sys.exit(rc)"
     )
     done = subprocess.run(
@@ -82,11 +82,11 @@ def test_status_lists_rows_and_runs(env: dict[str, str]) -> None:
 def test_login_keeps_the_session_and_logout_ends_it_on_the_server(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from flows._session import file_store
-    from flows._settings import Settings
-    from flows._sync import build_client
-    from flows.cli import main
     from partner_api import SessionExpiredError
+    from partner_sync.cli import main
+    from partner_sync.core.client import build_client
+    from partner_sync.core.session import file_store
+    from partner_sync.core.settings import Settings
 
     assert main(["login"]) == 0
     assert "logged in; the session is kept in file" in capsys.readouterr().out
@@ -106,7 +106,7 @@ def test_login_keeps_the_session_and_logout_ends_it_on_the_server(
 
 
 def test_otp_refuses_a_code_that_is_not_6_digits(capsys: pytest.CaptureFixture[str]) -> None:
-    from flows.cli import main
+    from partner_sync.cli import main
 
     assert main(["otp", "12345"]) == 2
     assert "6 digits" in capsys.readouterr().err

@@ -5,7 +5,7 @@ database and shows them in the UI. `MaskSecretsFilter` on Prefect's run loggers
 (`prefect.flow_runs`, `prefect.task_runs`) rewrites a record before any handler (console
 or API) formats it. Values are registered as they become known (`remember_secret`): the
 settings' secrets at the start of a run, each OTP when it arrives, each token after a
-login. This module does not import Prefect.
+login. Prefect-free: the flow installs the filter, the core registers the values.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 
 from pydantic import SecretStr
 
-from ._settings import Settings
+from .settings import Settings
 
 #: What a masked value becomes.
 MASK = "**********"

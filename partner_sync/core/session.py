@@ -6,14 +6,15 @@ Two stores share one small protocol:
   `$XDG_STATE_HOME/partner-sync/session-<account>.json` (`~/.local/state/...`). It needs no
   server and suits one host: the CLI, `--no-prefect`, `partner-sync serve`.
 - `flows._session_prefect.PrefectSecretSessionStore`: an encrypted Prefect `Secret` block,
-  so every worker of a scaled-out deployment shares one session. Used when a Prefect API
-  is configured (`PARTNER_SESSION_STORE=auto`).
+  so every worker of a scaled-out deployment shares one session. The Prefect shells
+  choose it (`flows._session_prefect.run_session_store`) when a Prefect API is configured
+  (`PARTNER_SESSION_STORE=auto`); this core knows only the protocol.
 
 The app's database is deliberately not a store: it holds data that many readers may
 query, and a bearer token has no business next to it.
 
 `<account>` is a hash of base URL, API key and email, so two accounts never share a
-token. This module must never import `prefect` (the `--no-prefect` path uses it).
+token.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pydantic import ValidationError
 
 from partner_api import SessionToken
 
-from ._settings import Settings, SettingsError
+from .settings import Settings, SettingsError
 
 logger = logging.getLogger("partner_sync.session")
 
@@ -146,22 +147,18 @@ def file_store(settings: Settings) -> FileSessionStore:
     return FileSessionStore(default_state_dir() / f"session-{account_key(settings)}.json")
 
 
-def session_store(settings: Settings, *, prefect_api: bool = False) -> SessionStore:
-    """The store `PARTNER_SESSION_STORE` names; `auto` is the Prefect store when `prefect_api`.
+def plain_session_store(settings: Settings) -> SessionStore:
+    """The store `PARTNER_SESSION_STORE` names for a run without Prefect (`auto` is the file).
 
-    `prefect_api` says that the caller runs under Prefect with an API configured; the
-    plain path passes False and so never imports Prefect.
+    `prefect` is refused with one line: that store needs a Prefect API, which only the
+    Prefect shells (`flows._session_prefect.run_session_store`) provide.
     """
     choice = settings.session_store
     if choice == "none":
         return NullSessionStore()
-    if choice == "file" or (choice == "auto" and not prefect_api):
-        return file_store(settings)
-    if choice == "prefect" and not prefect_api:
+    if choice == "prefect":
         raise SettingsError(
             "PARTNER_SESSION_STORE=prefect needs a Prefect API (PREFECT_API_URL); "
             "`sync --no-prefect` can use `file` or `none`"
         )
-    from ._session_prefect import PrefectSecretSessionStore  # imports Prefect: only here
-
-    return PrefectSecretSessionStore(f"partner-sync-session-{account_key(settings)}")
+    return file_store(settings)

@@ -1,0 +1,95 @@
+"""`partner-sync status`, `db upgrade`, `serve` and `secrets push`: operating the sync."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from partner_api import DATASETS
+from partner_sync.core.report import EXIT_OK
+from partner_sync.core.settings import load_settings
+from storage import dataset_counts, make_engine, recent_runs, upgrade_database
+
+from ._output import EXIT_USAGE, console, fail
+
+
+def status(
+    limit: Annotated[int, typer.Option(help="How many of the last runs to list.")] = 10,
+) -> int:
+    """Print the last runs and the rows per table."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade_database(engine)
+        counts = dataset_counts(engine)
+        runs = recent_runs(engine, limit=limit)
+    finally:
+        engine.dispose()
+    rows_table = Table(title="rows")
+    for column in ("dataset", "live", "deleted"):
+        rows_table.add_column(column)
+    for name in DATASETS:
+        live, deleted = counts.get(name, (0, 0))
+        rows_table.add_row(name, str(live), str(deleted))
+    runs_table = Table(title=f"last {limit} runs")
+    for column in ("id", "dataset", "started", "status", "ins", "upd", "same", "del", "error"):
+        runs_table.add_column(column)
+    for run in runs:
+        runs_table.add_row(
+            str(run.id),
+            run.dataset,
+            run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "",
+            run.status,
+            str(run.inserted),
+            str(run.updated),
+            str(run.unchanged),
+            str(run.deleted),
+            (run.error or "")[:80],
+        )
+    out = console()
+    out.print(rows_table)
+    out.print(runs_table)
+    return EXIT_OK
+
+
+def db_upgrade() -> int:
+    """Bring the database schema to the newest migration."""
+    upgrade_database(load_settings().database_url)
+    print("database is at the newest schema")
+    return EXIT_OK
+
+
+def serve(
+    name: Annotated[str | None, typer.Option(help="Deployment name (default: daily).")] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Schedule, cron in UTC (default: PARTNER_SYNC_CRON).")
+    ] = None,
+) -> int:
+    """Serve the Prefect deployment on this host until interrupted."""
+    # Lazy: importing Prefect costs ~1.5 s, which the commands without it must not pay.
+    from deployments.serve import serve_deployment
+
+    serve_deployment(load_settings(), name=name, cron=cron)
+    return EXIT_OK
+
+
+def secrets_push() -> int:
+    """Create (or overwrite) Prefect Secret blocks from the current credentials."""
+    # Lazy: importing Prefect costs ~1.5 s, which the commands without it must not pay.
+    from flows._secret_blocks import push_secrets
+    from flows._session_prefect import prefect_api_configured
+
+    if not prefect_api_configured():
+        return fail(
+            "no Prefect API is configured: set PREFECT_API_URL (e.g. "
+            "http://127.0.0.1:4200/api) so the blocks land where the runs read them",
+            EXIT_USAGE,
+        )
+    pushed = push_secrets(load_settings())
+    if not pushed:
+        return fail("no credential is set: nothing to push", EXIT_USAGE)
+    print("Secret blocks written: " + ", ".join(pushed))
+    print("runs now read these when the environment leaves them empty")
+    return EXIT_OK

@@ -1,0 +1,140 @@
+"""`partner-sync sync` and `partner-sync demo`: one run, through the Prefect flow or without it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+
+from partner_api import DatasetName
+from partner_sync.core.progress import progress_for_terminal
+from partner_sync.core.report import RunReport
+from partner_sync.core.run import run_sync
+from partner_sync.core.settings import load_settings
+from sandbox import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    SandboxConfig,
+    running_sandbox,
+)
+
+from ._output import print_report
+
+DatasetsOption = Annotated[
+    list[DatasetName] | None,
+    typer.Option("--dataset", help="A dataset to sync (repeatable; default: all)."),
+]
+NoPrefectOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-prefect", help="Run the sync directly, without Prefect (no server, no flow run)."
+    ),
+]
+MassDeleteOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-mass-delete",
+        help="For this run, allow marking more than PARTNER_MAX_DELETE_FRACTION of rows deleted.",
+    ),
+]
+FullRefreshOption = Annotated[
+    bool,
+    typer.Option("--full-refresh", help="Ignore remembered ETags and read every dataset in full."),
+]
+
+
+def sync(
+    dataset: DatasetsOption = None,
+    no_prefect: NoPrefectOption = False,
+    allow_mass_delete: MassDeleteOption = False,
+    full_refresh: FullRefreshOption = False,
+) -> int:
+    """Sync datasets from the partner (through the Prefect flow unless --no-prefect)."""
+    return _run_and_print(dataset, no_prefect, allow_mass_delete, full_refresh, {})
+
+
+def demo(
+    dataset: DatasetsOption = None,
+    no_prefect: NoPrefectOption = False,
+    allow_mass_delete: MassDeleteOption = False,
+    full_refresh: FullRefreshOption = False,
+    cities: Annotated[int, typer.Option(help="Cities in the sandbox.")] = 50_000,
+) -> int:
+    """Sync everything from an embedded sandbox started on a free port."""
+    config = SandboxConfig(cities=cities)
+    # The sandbox logs each code it "emails" (it is the partner's side); in the demo both
+    # sides share one terminal, and a one-time code has no business in our output.
+    logging.getLogger("sandbox").setLevel(logging.WARNING)
+    with running_sandbox(config) as sandbox:
+        print(f"sandbox listening at {sandbox.base_url} ({cities:,} cities)")
+        overrides = {
+            "base_url": sandbox.base_url,
+            "api_key": DEMO_API_KEY,
+            "api_secret": DEMO_API_SECRET,
+            "email": DEMO_EMAIL,
+            "password": DEMO_PASSWORD,
+            "mfa_method": "EMAIL",
+            "otp_source": "sandbox",
+            # The sandbox's port changes every demo: a kept session could never be reused.
+            "session_store": "none",
+        }
+        return _run_and_print(dataset, no_prefect, allow_mass_delete, full_refresh, overrides)
+
+
+def _run_and_print(
+    datasets: Sequence[str] | None,
+    no_prefect: bool,
+    allow_mass_delete: bool,
+    full_refresh: bool,
+    overrides: dict[str, Any],
+) -> int:
+    settings = load_settings(**overrides)
+    if no_prefect:
+        with progress_for_terminal() as progress:
+            report = run_sync(
+                settings,
+                datasets,
+                allow_mass_delete=allow_mass_delete,
+                full_refresh=full_refresh,
+                progress=progress,
+            )
+    else:
+        report = _run_flow(datasets, allow_mass_delete, full_refresh, overrides)
+    return print_report(report)
+
+
+def _run_flow(
+    datasets: Sequence[str] | None,
+    allow_mass_delete: bool,
+    full_refresh: bool,
+    overrides: dict[str, Any],
+) -> RunReport:
+    """Run the flow in this process (a temporary Prefect server unless PREFECT_API_URL)."""
+    # The flow reads settings itself (never as parameters): pass overrides by environment.
+    for key, value in overrides.items():
+        env = "DATABASE_URL" if key == "database_url" else f"PARTNER_{key.upper()}"
+        os.environ[env] = str(value)
+    # Lazy: importing Prefect costs ~1.5 s, which `sync --no-prefect` must never pay.
+    from flows._prefect_runtime import quick_flow_settings
+    from flows.sync_reference_data import SyncFailedError, sync_reference_data
+
+    with quick_flow_settings():
+        state: Any = sync_reference_data(
+            datasets=[DatasetName(name) for name in datasets] if datasets else None,
+            full_refresh=full_refresh,
+            allow_mass_delete=allow_mass_delete,
+            return_state=True,
+        )
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, SyncFailedError):
+        return result.report
+    if isinstance(result, BaseException):
+        raise result
+    if not isinstance(result, RunReport):
+        raise RuntimeError(f"the flow run ended {state.name}: {state.message}")
+    return result
