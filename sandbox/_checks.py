@@ -108,7 +108,7 @@ def _check_headers_and_key(
 def signature_of(
     secret: str, method: str, signed_path: bytes, timestamp: str, nonce: str, body: bytes
 ) -> bytes:
-    """Base64 HMAC-SHA256 over `METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY` (§1)."""
+    """Base64 HMAC-SHA256 over `METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY` (docs/partner-api.md §1)."""
     # Header values arrive as latin-1 text: encoding back gives the bytes that were signed.
     to_sign = b"\n".join(
         (method.encode(), signed_path, timestamp.encode("latin-1"), nonce.encode("latin-1"), body)

@@ -124,7 +124,7 @@ class PartnerChain:
         for route in self.routes:
             match, child_scope = route.matches(probe)
             # Only a full match with the declared method: Starlette lets GET routes answer
-            # HEAD, the contract does not (§2.4 lists GET).
+            # HEAD, the contract does not (docs/partner-api.md §2.4 lists GET).
             if match is Match.FULL and method == route.method:
                 scope["path_params"] = child_scope["path_params"]
                 return route

@@ -1,6 +1,6 @@
 """The sandbox's answers: the contract's envelope (docs/partner-api.md §2.1) as Starlette responses.
 
-Every answer carries a `Date` from the sandbox clock (skew included, §2.2) and an
+Every answer carries a `Date` from the sandbox clock (skew included, docs/partner-api.md §2.2) and an
 `X-Request-Id`. A handler refuses a request by raising `Reject`; the app turns it into the
 error envelope with the code's HTTP status.
 """
@@ -38,7 +38,7 @@ STATUS_OF_CODE: Mapping[str, int] = {
     "5000": 500,
     "5030": 503,
 }
-"""The HTTP status of each envelope code (§2.1)."""
+"""The HTTP status of each envelope code (docs/partner-api.md §2.1)."""
 
 OK_PREFIX = b'{"version":"2.0.0","success":true,"code":"2000","message":"OK","data":'
 """A success envelope up to its `data`: the data's JSON and `}` follow."""

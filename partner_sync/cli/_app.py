@@ -13,10 +13,9 @@ import typer
 
 from partner_sync.core.report import EXIT_FAILED, one_line
 from partner_sync.core.settings import SettingsError
-from sandbox import main as sandbox_main
 
 from ._ops import db_upgrade, secrets_push, serve, status
-from ._output import EXIT_INTERRUPTED, EXIT_USAGE, configure_logging, fail
+from ._output import EXIT_INTERRUPTED, EXIT_USAGE, configure_logging, fail, load_sandbox
 from ._session import login, logout, otp
 from ._sync import demo, sync
 
@@ -47,7 +46,7 @@ def _global_options(
 )
 def sandbox(ctx: typer.Context) -> int:
     """Run the sandbox Partner API (its own options: `partner-sync sandbox --help`)."""
-    return sandbox_main(list(ctx.args))
+    return int(load_sandbox().main(list(ctx.args)))
 
 
 app.command()(sync)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from types import ModuleType
 
 from rich.console import Console
 from rich.table import Table
 
 from partner_sync.core.report import TABLE_COLUMNS, RunReport
+from partner_sync.core.settings import SettingsError
 
 #: Exit code of a usage or settings error (as argparse and click use it).
 EXIT_USAGE = 2
@@ -20,6 +23,21 @@ def fail(message: str, code: int) -> int:
     """Print `partner-sync: error: message` on stderr and return `code`."""
     print(f"partner-sync: error: {message}", file=sys.stderr)
     return code
+
+
+def load_sandbox() -> ModuleType:
+    """The `sandbox` package, or a `SettingsError` saying how to install its extra.
+
+    The sandbox is an optional extra (`partner-sync[sandbox]`): a client installed for a
+    real partner needs neither Starlette nor pycountry, so only `demo` and `sandbox` import it.
+    """
+    try:
+        return importlib.import_module("sandbox")
+    except ImportError as exc:
+        raise SettingsError(
+            f"the sandbox needs the 'sandbox' extra ({exc.name} is missing): "
+            "pip install 'partner-sync[sandbox]'"
+        ) from None
 
 
 def console() -> Console:

@@ -14,16 +14,8 @@ from partner_sync.core.progress import progress_for_terminal
 from partner_sync.core.report import RunReport
 from partner_sync.core.run import run_sync
 from partner_sync.core.settings import load_settings
-from sandbox import (
-    DEMO_API_KEY,
-    DEMO_API_SECRET,
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
-    SandboxConfig,
-    running_sandbox,
-)
 
-from ._output import print_report
+from ._output import load_sandbox, print_report
 
 DatasetsOption = Annotated[
     list[DatasetName] | None,
@@ -66,18 +58,19 @@ def demo(
     cities: Annotated[int, typer.Option(help="Cities in the sandbox.")] = 50_000,
 ) -> int:
     """Sync everything from an embedded sandbox started on a free port."""
-    config = SandboxConfig(cities=cities)
+    sandbox_package = load_sandbox()
+    config = sandbox_package.SandboxConfig(cities=cities)
     # The sandbox logs each code it "emails" (it is the partner's side); in the demo both
     # sides share one terminal, and a one-time code has no business in our output.
     logging.getLogger("sandbox").setLevel(logging.WARNING)
-    with running_sandbox(config) as sandbox:
+    with sandbox_package.running_sandbox(config) as sandbox:
         print(f"sandbox listening at {sandbox.base_url} ({cities:,} cities)")
         overrides = {
             "base_url": sandbox.base_url,
-            "api_key": DEMO_API_KEY,
-            "api_secret": DEMO_API_SECRET,
-            "email": DEMO_EMAIL,
-            "password": DEMO_PASSWORD,
+            "api_key": sandbox_package.DEMO_API_KEY,
+            "api_secret": sandbox_package.DEMO_API_SECRET,
+            "email": sandbox_package.DEMO_EMAIL,
+            "password": sandbox_package.DEMO_PASSWORD,
             "mfa_method": "EMAIL",
             "otp_source": "sandbox",
             # The sandbox's port changes every demo: a kept session could never be reused.
