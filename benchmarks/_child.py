@@ -50,7 +50,7 @@ def memory(base_url: str, rows: int, db: str) -> dict[str, Any]:
         settings = Settings(_env_file=None)
         before = _status_kib("VmRSS")
         started = time.perf_counter()
-        outcome = sync_one(client, engine, "cities", settings, progress=_Quiet())
+        outcome = sync_one(client, engine, settings, "cities", progress=_Quiet())
         seconds = time.perf_counter() - started
     engine.dispose()
     if outcome.result is None or outcome.result.inserted != rows:

@@ -267,7 +267,7 @@ def end_to_end_figures(bench: Bench, rows: int, runs: int) -> tuple[Figure, Figu
 
             def sync() -> None:
                 outcomes.append(
-                    sync_one(client, engine, "cities", bench.settings, progress=_QuietProgress())
+                    sync_one(client, engine, bench.settings, "cities", progress=_QuietProgress())
                 )
 
             first: Timing = measure(sync)
@@ -344,7 +344,7 @@ def postgres_figure(bench: Bench, rows: int, runs: int) -> Figure:
                 upgrade_database(engine)
                 took: Timing = measure(
                     lambda: sync_one(
-                        client, engine, "cities", bench.settings, progress=_QuietProgress()
+                        client, engine, bench.settings, "cities", progress=_QuietProgress()
                     )
                 )
             finally:

@@ -74,8 +74,8 @@ def sync_dataset_task(
     return sync_one(
         client,
         engine,
-        dataset,
         settings,
+        dataset,
         allow_mass_delete=allow_mass_delete,
         full_refresh=full_refresh,
         progress=LogProgress(get_run_logger()),

@@ -12,32 +12,9 @@ The modules underneath, bottom to top: `_constants`, `_errors`, `_clock`, `_auth
 
 from __future__ import annotations
 
+from . import _errors
 from ._client import PartnerClient
-from ._errors import (
-    APIStatusError,
-    AuthenticationError,
-    BadRequestError,
-    ClockDriftError,
-    ConfigurationError,
-    DatasetChangedError,
-    ForbiddenError,
-    InvalidCredentialsError,
-    InvalidOtpError,
-    InvalidResponseError,
-    LoginSessionExpiredError,
-    MissingScopeError,
-    NonceReusedError,
-    NotFoundError,
-    OtpError,
-    PartnerConnectionError,
-    PartnerError,
-    RateLimitedError,
-    RetryAfterTooLongError,
-    ServerError,
-    SessionExpiredError,
-    SignatureError,
-    WebPathError,
-)
+from ._errors import *  # noqa: F403  (every error class is public: `_errors.__all__`)
 from ._retry import RetryPolicy
 from ._token import SessionToken
 from .datasets import DATASETS, Dataset, DatasetName, get_dataset
@@ -54,41 +31,19 @@ from .otp import (
 
 __all__ = [
     "DATASETS",
-    "APIStatusError",
-    "AuthenticationError",
-    "BadRequestError",
     "BaseOtpSource",
-    "ClockDriftError",
     "CommandOtpSource",
-    "ConfigurationError",
     "Dataset",
-    "DatasetChangedError",
     "DatasetName",
-    "ForbiddenError",
     "ImapOtpSource",
-    "InvalidCredentialsError",
-    "InvalidOtpError",
-    "InvalidResponseError",
-    "LoginSessionExpiredError",
-    "MissingScopeError",
-    "NonceReusedError",
-    "NotFoundError",
     "OtpChallenge",
-    "OtpError",
     "OtpSource",
     "PartnerClient",
-    "PartnerConnectionError",
-    "PartnerError",
     "PromptOtpSource",
-    "RateLimitedError",
-    "RetryAfterTooLongError",
     "RetryPolicy",
     "SandboxOtpSource",
-    "ServerError",
-    "SessionExpiredError",
     "SessionToken",
-    "SignatureError",
     "TotpOtpSource",
-    "WebPathError",
     "get_dataset",
+    *_errors.__all__,
 ]

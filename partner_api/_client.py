@@ -180,29 +180,13 @@ class PartnerClient:
         """`GET /actuator/health` (unsigned); also measures the clock offset."""
         return self._transport.health()
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        content: bytes | None = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        mode: RetryMode = RetryMode.DATA,
-        page_of: str | None = None,
-    ) -> Answer:
-        """Send a signed partner request under the retry policy and return its `Answer`."""
-        return self._transport.call(
-            method,
-            path,
-            json=json,
-            content=content,
-            params=params,
-            headers=headers,
-            mode=mode,
-            page_of=page_of,
-        )
+    def call(self, method: str, path: str, **options: Any) -> Answer:
+        """Send a signed partner request under the retry policy and return its `Answer`.
+
+        `options` are `Transport.call`'s: `json`, `content`, `params`, `headers`, `mode`
+        (a `RetryMode`) and `page_of` (the dataset whose page this is).
+        """
+        return self._transport.call(method, path, **options)
 
     def read_dataset(self, dataset: str, etags: dict[str, str] | None = None) -> DatasetRead:
         """Read `dataset` page by page; see `DatasetRead` for ETags and consistency checks."""

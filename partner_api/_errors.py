@@ -34,6 +34,33 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+#: Every error class is public: callers catch them.
+__all__ = [
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClockDriftError",
+    "ConfigurationError",
+    "DatasetChangedError",
+    "ForbiddenError",
+    "InvalidCredentialsError",
+    "InvalidOtpError",
+    "InvalidResponseError",
+    "LoginSessionExpiredError",
+    "MissingScopeError",
+    "NonceReusedError",
+    "NotFoundError",
+    "OtpError",
+    "PartnerConnectionError",
+    "PartnerError",
+    "RateLimitedError",
+    "RetryAfterTooLongError",
+    "ServerError",
+    "SessionExpiredError",
+    "SignatureError",
+    "WebPathError",
+]
+
 
 class PartnerError(Exception):
     """Base class of every error this client raises."""

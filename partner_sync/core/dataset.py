@@ -54,8 +54,8 @@ def resolve_datasets(names: Sequence[str] | None) -> list[str]:
 def sync_one(
     client: PartnerClient,
     engine: Engine,
-    dataset: str,
     settings: Settings,
+    dataset: str,
     *,
     allow_mass_delete: bool = False,
     full_refresh: bool = False,

@@ -9,6 +9,7 @@ So the fatal/skip rule and the verdict (`RunReport.ok`) are written once, here a
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -113,26 +114,7 @@ def run_sync(
     store = store if store is not None else plain_session_store(settings)
     progress = progress or LogProgress()
 
-    def run_plain(
-        client: PartnerClient,
-        engine: Engine,
-        settings: Settings,
-        dataset: str,
-        *,
-        allow_mass_delete: bool,
-        full_refresh: bool,
-    ) -> DatasetOutcome:
-        return sync_one(
-            client,
-            engine,
-            dataset,
-            settings,
-            allow_mass_delete=allow_mass_delete,
-            full_refresh=full_refresh,
-            progress=progress,
-        )
-
-    run_one: RunDataset = run_dataset or run_plain
+    run_one: RunDataset = run_dataset or functools.partial(sync_one, progress=progress)
     engine = make_engine(settings.database_url)
     try:
         upgrade_database(engine)

@@ -271,7 +271,7 @@ def test_a_whole_sync_leaves_no_secret_anywhere(
             tokens.append(client.session.token.get_secret_value())
             sandbox.control("config", {"faultRate": 1.0})
             with pytest.raises(Exception) as caught:
-                sync_one(client, engine, "countries", settings, full_refresh=True)
+                sync_one(client, engine, settings, "countries", full_refresh=True)
             texts.append("".join(traceback.format_exception(caught.value)))
             texts.append(repr(caught.value) + repr(vars(caught.value)))
         sandbox.control("config", {"faultRate": 0.0})
