@@ -18,7 +18,7 @@ from partner_api.sandbox import (
     SandboxHandle,
     running_sandbox,
 )
-from tests.dovecot import DovecotServer, DovecotUnavailable, find_dovecot, running_dovecot
+from tests.support.dovecot import DovecotServer, DovecotUnavailable, find_dovecot, running_dovecot
 
 #: Cities in the sandbox that mails its codes to Dovecot (`mail_sandbox`).
 MAIL_SANDBOX_CITIES = 100

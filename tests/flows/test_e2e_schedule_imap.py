@@ -21,7 +21,7 @@ from partner_api.sandbox import (
     SandboxHandle,
 )
 from tests.conftest import MAIL_SANDBOX_CITIES
-from tests.dovecot import DovecotServer
+from tests.support.dovecot import DovecotServer
 from tests.flows.e2e import CLI, PROJECT, background, prefect_server, wait_until
 
 DEPLOYMENT = "sync-reference-data/daily"

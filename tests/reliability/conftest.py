@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres import throwaway_schema
+from tests.support.postgres import throwaway_schema
 from tests.reliability.support import FIGURES, FULL
 
 
