@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.postgres import throwaway_schema
 from tests.reliability.support import CI, FIGURES, FULL, Size
+from tests.support.postgres import throwaway_schema
 
 #: Sizes measured in this session, for the summary's title.
 _SIZES_RUN: set[str] = set()

@@ -17,11 +17,11 @@ from partner_api import DATASETS, APIStatusError, PartnerConnectionError
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import (
     FIGURES,
+    Size,
     cli_sandbox,
     key_is_unique,
     make_settings,
     mismatch_with_source,
-    Size,
     source_items,
     sync_runs,
     table_rows,

@@ -66,6 +66,7 @@ def _fuzz(size: Size) -> settings:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
 
+
 # -- the sandbox's verifier -----------------------------------------------------------------------
 
 APP = create_app(SandboxConfig(cities=10))
