@@ -48,11 +48,11 @@ provision:
 test: $(VENV)/.installed-dev provision
 	$(PY) -m pytest -m "not slow"
 
-# The reliability suite at full size (20 chaos runs, every kill point on SQLite and
-# PostgreSQL, 2,000 fuzz examples, 30 s of load), then the load benchmark, which writes
-# benchmarks/LOAD.md. The figures are printed at the end.
+# The `full` cases of the reliability suite, the ones `make test` leaves out (20 chaos runs,
+# every kill point on SQLite and PostgreSQL, 2,000 fuzz examples, 30 s of load), then the
+# load benchmark, which writes benchmarks/LOAD.md. The figures are printed at the end.
 reliability: $(VENV)/.installed-dev provision
-	PARTNER_SYNC_RELIABILITY=full $(PY) -m pytest tests/reliability
+	$(PY) -m pytest -m slow tests/reliability
 	$(PY) -m benchmarks.load
 
 # Every benchmark against a sandbox in its own process, ours interleaved with a raw floor:
