@@ -93,7 +93,16 @@ def memory_figure(base_url: str, rows: int, big_rows: int, runs: int) -> Figure:
 # --- orchestration ------------------------------------------------------------------------
 
 
+#: Tries at starting the Prefect server on a fresh port when another process took the last one.
+_PORT_ATTEMPTS = 5
+
+
+class _PortTaken(RuntimeError):
+    """The server could not bind its port: another process took it after we picked it."""
+
+
 def _free_port() -> int:
+    """A port free a moment ago; `prefect_server` tries again when it is taken meanwhile."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -103,7 +112,23 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def prefect_server(home: str) -> Iterator[tuple[str, float]]:
     """`prefect server start` in its own process group; yields (API URL, start-up seconds)."""
-    port = _free_port()
+    started = time.perf_counter()
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        try:
+            process, log, api = _start_prefect_server(home, _free_port())
+            break
+        except _PortTaken:
+            if attempt == _PORT_ATTEMPTS:
+                raise
+    try:
+        yield api, time.perf_counter() - started
+    finally:
+        _stop_group(process)
+        log.close()
+
+
+def _start_prefect_server(home: str, port: int) -> tuple[subprocess.Popen[bytes], Any, str]:
+    """Start the server on `port` and wait until it is healthy; `_PortTaken` if it cannot bind."""
     env = dict(os.environ, PREFECT_HOME=home, PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env.pop("PREFECT_API_URL", None)
     command = [
@@ -117,8 +142,8 @@ def prefect_server(home: str) -> Iterator[tuple[str, float]]:
         "--analytics-off",
         "--no-ui",
     ]
-    started = time.perf_counter()
-    log = open(Path(home) / "server.log", "w")  # noqa: SIM115  (closed in finally)
+    log_path = Path(home) / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115  (closed by the caller, or here on failure)
     process = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -127,6 +152,9 @@ def prefect_server(home: str) -> Iterator[tuple[str, float]]:
         deadline = time.monotonic() + _PREFECT_START_TIMEOUT
         while True:
             if process.poll() is not None:
+                said = log_path.read_text(errors="replace").lower()
+                if "address already in use" in said:
+                    raise _PortTaken(f"port {port} was taken before prefect server bound it")
                 raise RuntimeError(f"prefect server exited with status {process.returncode}")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{api}/health", timeout=2.0).status_code == 200:
@@ -134,18 +162,28 @@ def prefect_server(home: str) -> Iterator[tuple[str, float]]:
             if time.monotonic() > deadline:
                 raise RuntimeError("prefect server did not become healthy")
             time.sleep(0.2)
-        yield api, time.perf_counter() - started
-    finally:
-        # The group is the server we started (it may have spawned helpers): stop it whole.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+    except BaseException:
+        _stop_group(process)
         log.close()
+        raise
+    if process.poll() is not None:  # what answered was another server on the port it took
+        log.close()
+        raise _PortTaken(f"prefect server exited while port {port} answered")
+    return process, log, api
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server's process group (it may have spawned helpers), killing it if need be."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 def orchestration_figure(base_url: str, runs: int) -> Figure:

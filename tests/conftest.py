@@ -1,8 +1,15 @@
-"""Fixtures shared by every test package: a real sandbox over real HTTP on a free port."""
+"""Fixtures shared by every test package: a real sandbox over real HTTP on a free port.
+
+Nothing here skips: the machine's tools are checked once when the session starts (a missing
+one stops it with one line naming `make provision`), and a test that skips anyway is
+reported as failed with its reason.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+import shutil
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +27,54 @@ from sandbox import (
     SandboxHandle,
     running_sandbox,
 )
-from tests.dovecot import DovecotServer, DovecotUnavailable, find_dovecot, running_dovecot
+from tests.support.dovecot import DovecotServer, DovecotUnavailable, find_dovecot, running_dovecot
 
 #: Cities in the sandbox that mails its codes to Dovecot (`mail_sandbox`).
 MAIL_SANDBOX_CITIES = 100
 
 #: Small enough to be quick, large enough for several pages of cities at page size 1000.
 TEST_CITIES = 2_500
+
+#: The Debian tools the suite drives, as (command or path, package); `make provision`
+#: installs the missing ones.
+REQUIRED_TOOLS = (
+    ("/usr/sbin/dovecot", "dovecot-imapd"),
+    ("/usr/bin/chromium", "chromium"),
+    ("curl", "curl"),
+    ("openssl", "openssl"),
+)
+
+
+def missing_packages() -> list[str]:
+    """The packages of `REQUIRED_TOOLS` whose command is not on this machine."""
+    return [
+        package
+        for tool, package in REQUIRED_TOOLS
+        if not (os.access(tool, os.X_OK) if tool.startswith("/") else shutil.which(tool))
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, in one line, when the machine lacks a tool the tests drive."""
+    missing = missing_packages()
+    if missing:
+        pytest.exit(
+            f"missing {', '.join(missing)}: run `make provision` (or `make test`, which does)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """A skip is a failure here: every test must run on a provisioned machine."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but nothing in this suite may skip: {reason}"
 
 
 @pytest.fixture(scope="session", autouse=True)

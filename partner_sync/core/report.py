@@ -90,6 +90,8 @@ class Problem:
     where: str
     error: str
     diagnosis: str = ""
+    #: The error's class name (e.g. `MissingScopeError`), for monitoring and tests.
+    kind: str = ""
 
 
 @dataclass(frozen=True)

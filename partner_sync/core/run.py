@@ -80,7 +80,8 @@ def is_fatal(exc: BaseException) -> bool:
 
 
 def _problem(where: str, exc: BaseException) -> Problem:
-    return Problem(where, one_line(exc), str(getattr(exc, "diagnosis", "") or ""))
+    diagnosis = str(getattr(exc, "diagnosis", "") or "")
+    return Problem(where, one_line(exc), diagnosis, kind=type(exc).__name__)
 
 
 def _skipped(names: Sequence[str], why: str) -> list[DatasetOutcome]:

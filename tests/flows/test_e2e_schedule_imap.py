@@ -21,8 +21,8 @@ from sandbox import (
     SandboxHandle,
 )
 from tests.conftest import MAIL_SANDBOX_CITIES
-from tests.dovecot import DovecotServer
 from tests.flows.e2e import CLI, PROJECT, background, prefect_server, wait_until
+from tests.support.dovecot import DovecotServer
 
 DEPLOYMENT = "sync-reference-data/daily"
 

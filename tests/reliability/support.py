@@ -1,14 +1,14 @@
 """Helpers of the reliability tests: run sizes, a sandbox subprocess, database dumps.
 
-The same tests run in two sizes: small in CI (`make test`) and full under
-`make reliability`, which sets `PARTNER_SYNC_RELIABILITY=full`.
+The sized tests run in two sizes, as two cases of one test (the `size` fixture): `ci`, small,
+under `make test`, and `full`, marked `slow`, which only `make reliability` runs
+(`pytest -m slow`); `.ci/run` runs both.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import signal
 import subprocess
@@ -31,9 +31,7 @@ from sandbox import (
     build_items,
 )
 from storage import DATASET_TABLES as SPECS
-
-#: `full` under `make reliability`; anything else is the CI size.
-FULL = os.environ.get("PARTNER_SYNC_RELIABILITY", "").lower() == "full"
+from tests.support.processes import start_process, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,9 +39,23 @@ ROOT = Path(__file__).resolve().parents[2]
 FIGURES: dict[str, Any] = {}
 
 
-def sized(ci: int, full: int) -> int:
-    """`full` under `make reliability`, `ci` otherwise."""
-    return full if FULL else ci
+@dataclass(frozen=True)
+class Size:
+    """A run size: `size(ci, full)` picks the figure of this size."""
+
+    name: str
+
+    @property
+    def full(self) -> bool:
+        """Whether this is the full size (`make reliability`)."""
+        return self.name == "full"
+
+    def __call__(self, ci: int, full: int) -> int:
+        return full if self.full else ci
+
+
+CI = Size("ci")
+FULL = Size("full")
 
 
 def make_settings(base_url: str, database_url: str, **overrides: Any) -> Settings:
@@ -88,11 +100,9 @@ def cli_sandbox(*args: str) -> Iterator[CliSandbox]:
     program = [str(command), "sandbox"]
     if not command.exists():  # not installed as a console script: the same entry point
         program = [sys.executable, "-m", "sandbox"]
-    process = subprocess.Popen(
+    process = start_process(
         [*program, "--port", "0", "--log-level", "warning", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
         text=True,
         cwd=ROOT,
     )
@@ -109,12 +119,7 @@ def cli_sandbox(*args: str) -> Iterator[CliSandbox]:
             raise RuntimeError("the sandbox CLI printed no base URL")
         yield CliSandbox(base_url, process)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, sig=signal.SIGINT)
 
 
 # -- database views -------------------------------------------------------------------------------

@@ -95,8 +95,15 @@ class _Handler(BaseHTTPRequestHandler):
             forward,
         )
         self.server.requests.append(request)
-        reply = self.server.script(request) or Reply.of(forward())
-        self._send(reply)
+        with self.server.busy:
+            self.server.active += 1
+        try:
+            reply = self.server.script(request) or Reply.of(forward())
+            self._send(reply)
+        finally:
+            with self.server.busy:
+                self.server.active -= 1
+                self.server.busy.notify_all()
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 
@@ -147,6 +154,9 @@ class _Server(ThreadingHTTPServer):
     script: Script
     requests: list[Request]
     bytes_sent: int
+    #: Requests being answered now, guarded by `busy`.
+    active: int
+    busy: threading.Condition
 
 
 @dataclass
@@ -172,12 +182,21 @@ class Proxy:
         """Bytes written to clients since the last `use`."""
         return self.server.bytes_sent
 
+    def settled_bytes_sent(self, timeout: float = 30.0) -> int:
+        """`bytes_sent` once no answer is being written any more (a client that hung up
+        stops the writing at the next chunk); raises if one is still going after `timeout`."""
+        with self.server.busy:
+            if not self.server.busy.wait_for(lambda: self.server.active == 0, timeout):
+                raise TimeoutError(f"the proxy is still answering after {timeout:g} s")
+            return self.server.bytes_sent
+
 
 @contextlib.contextmanager
 def tampering_proxy(upstream_base_url: str, host: str = "127.0.0.1") -> Iterator[Proxy]:
     """Run a proxy in front of `upstream_base_url` (a sandbox base URL with context path)."""
     upstream = urlsplit(upstream_base_url)
     server = _Server((host, 0), _Handler)
+    server.active, server.busy = 0, threading.Condition()
     server.upstream = httpx.Client(base_url=f"{upstream.scheme}://{upstream.netloc}", timeout=30.0)
     server.context_path = upstream.path.rstrip("/")
     proxy = Proxy(f"http://{host}:{server.server_address[1]}{server.context_path}", server)

@@ -25,29 +25,30 @@ from sandbox import SandboxConfig, SandboxHandle, running_sandbox
 from storage.db import make_engine, upgrade_database
 from tests.reliability.support import (
     FIGURES,
-    FULL,
     ROOT,
+    Size,
     key_is_unique,
     make_settings,
     mismatch_with_source,
-    sized,
     source_items,
     table_rows,
 )
 
-CITIES = sized(1_500, 3_000)
 SEED = 99
-RANDOM_POINTS = sized(0, 6)
+
+
+def _cities(size: Size) -> int:
+    return size(1_500, 3_000)
 
 
 @pytest.fixture(scope="module")
-def crash_sandbox() -> Iterator[SandboxHandle]:
-    """A sandbox of its own: the tests flip its data version."""
-    with running_sandbox(SandboxConfig(cities=CITIES, seed=SEED)) as handle:
+def crash_sandbox(size: Size) -> Iterator[SandboxHandle]:
+    """A sandbox of its own (of the size's cities): the tests flip its data version."""
+    with running_sandbox(SandboxConfig(cities=_cities(size), seed=SEED)) as handle:
         yield handle
 
 
-def _named_points(postgres: bool) -> list[str]:
+def _named_points(postgres: bool, size: Size) -> list[str]:
     # On PostgreSQL the `running` row is committed first in a side transaction, so the
     # data transaction's commit is the dataset's second; the finishing UPDATE of the run
     # row is the third run statement on both.
@@ -66,14 +67,15 @@ def _named_points(postgres: bool) -> list[str]:
         "run:cities#3",  # the run row being finished
         f"commit:cities{commit}",  # the last commit of the run
     ]
-    if FULL:
+    if size.full:
         return points
     # CI: eight points over the two databases, covering mid-upsert, mid-sweep and commits.
     return [points[i] for i in ((0, 2, 7, 10) if not postgres else (1, 4, 8, 11))]
 
 
-def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str) -> None:
+def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str, size: Size) -> None:
     postgres = backend == "postgresql"
+    cities = _cities(size)
     settings = make_settings(sandbox.base_url, database_url)
     env = {
         **os.environ,
@@ -121,7 +123,8 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str) -> Non
     assert finished.startswith("FINISHED statements=")
     total = int(finished.split()[1].split("=")[1])
     rng = random.Random(f"{SEED}-{backend}")
-    points = _named_points(postgres) + [f"#{rng.randint(1, total)}" for _ in range(RANDOM_POINTS)]
+    random_points = [f"#{rng.randint(1, total)}" for _ in range(size(0, 6))]
+    points = _named_points(postgres, size) + random_points
 
     shapes: Counter[str] = Counter()
     kills = 0
@@ -141,7 +144,7 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str) -> Non
             if rows == before[name]:
                 shape.append("before")
                 continue
-            problem = mismatch_with_source(rows, source_items(name, CITIES, version, SEED))
+            problem = mismatch_with_source(rows, source_items(name, cities, version, SEED))
             assert problem is None, (
                 f"{backend} killed at {point} ({said}): {name} is between: {problem}"
             )
@@ -152,21 +155,22 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str) -> Non
         outcomes = run_sync(settings).outcomes
         assert all(o.status in ("succeeded", "not_modified") for o in outcomes), outcomes
         for name in DATASETS:
-            source = source_items(name, CITIES, version, SEED)
+            source = source_items(name, cities, version, SEED)
             assert mismatch_with_source(table_rows(engine, name), source) is None
     engine.dispose()
-    FIGURES[f"crash ({backend}): kill points (killed / points)"] = f"{kills} / {len(points)}"
-    FIGURES[f"crash ({backend}): states after the kill (a=after, b=before)"] = dict(shapes)
+    label = f"crash ({backend}, {size.name})"
+    FIGURES[f"{label}: kill points (killed / points)"] = f"{kills} / {len(points)}"
+    FIGURES[f"{label}: states after the kill (a=after, b=before)"] = dict(shapes)
 
 
 def test_sigkill_at_any_point_leaves_sqlite_before_or_after(
-    tmp_path: os.PathLike[str], crash_sandbox: SandboxHandle
+    tmp_path: os.PathLike[str], crash_sandbox: SandboxHandle, size: Size
 ) -> None:
-    _kill_series(f"sqlite:///{tmp_path}/crash.db", crash_sandbox, "sqlite")
+    _kill_series(f"sqlite:///{tmp_path}/crash.db", crash_sandbox, "sqlite", size)
 
 
 @pytest.mark.postgres
 def test_sigkill_at_any_point_leaves_postgresql_before_or_after(
-    postgres_url: str, crash_sandbox: SandboxHandle
+    postgres_url: str, crash_sandbox: SandboxHandle, size: Size
 ) -> None:
-    _kill_series(postgres_url, crash_sandbox, "postgresql")
+    _kill_series(postgres_url, crash_sandbox, "postgresql", size)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from storage.db import make_engine, upgrade_database
-from tests.postgres import throwaway_schema
+from tests.support.postgres import throwaway_schema
 
 
 @pytest.fixture(

@@ -1,6 +1,6 @@
 """The `imap` OTP source against a real Dovecot, with the sandbox mailing its codes into it.
 
-One Dovecot (`tests/dovecot.py`) and one sandbox delivering into Dovecot's Maildir serve the
+One Dovecot (`tests/support/dovecot.py`) and one sandbox delivering into Dovecot's Maildir serve the
 whole module. Every test notes the folder afresh (`prepare`), so the messages earlier tests
 left behind are exactly the "old mail" the source must ignore.
 """
@@ -39,7 +39,8 @@ from sandbox import (
     SANDBOX_MAIL_FROM,
     SandboxHandle,
 )
-from tests.dovecot import DovecotServer, free_port, running_dovecot
+from tests.support.dovecot import DovecotServer, running_dovecot
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,9 +1,11 @@
 """A throwaway Dovecot IMAP server for tests: `running_dovecot()` starts one, yields where it is.
 
-Dovecot (Debian's `dovecot-imapd` 2.3, installed by `.ci/install-dovecot.sh`) runs in the
+Dovecot (Debian's `dovecot-imapd` 2.3, installed by `make provision`) runs in the
 foreground (`dovecot -F -c CONF`) from a config written into a fresh temporary directory that
 also holds its runtime (`base_dir`), state, log, TLS certificate and the one user's Maildir.
 It listens on two free loopback ports: plain IMAP (which also offers STARTTLS) and IMAPS.
+Dovecot binds them itself, so when another process took one in the meantime it is started
+again on fresh ports (`retry_on_port_clash`).
 
 Dovecot refuses to serve mail as root, so when the tests run as root the single static user
 is mapped to `nobody`, which owns the Maildir. Whatever the test process delivers into the
@@ -27,9 +29,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import PortInUse, free_port, retry_on_port_clash
+from tests.support.processes import start_process, stop_process
+
 #: Where Debian puts the binary (often not on a non-root PATH).
 _DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
-INSTALL_HINT = "Dovecot is not installed: run .ci/install-dovecot.sh (installs dovecot-imapd)"
+INSTALL_HINT = "Dovecot is not installed: run `make provision` (installs dovecot-imapd)"
 START_TIMEOUT = 15.0
 
 
@@ -75,13 +80,6 @@ def find_dovecot() -> str:
     raise DovecotUnavailable(INSTALL_HINT)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on `host`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_dovecot(
     *,
@@ -96,24 +94,38 @@ def running_dovecot(
     """
     binary = find_dovecot()
     old_umask = os.umask(0o022)
+    try:
+        root, server, process = retry_on_port_clash(
+            lambda: _start(binary, user=user, password=password, broken_auth=broken_auth)
+        )
+        try:
+            yield server
+        finally:
+            stop_process(process)
+            shutil.rmtree(root, ignore_errors=True)
+    finally:
+        os.umask(old_umask)
+
+
+def _start(
+    binary: str, *, user: str, password: str, broken_auth: bool
+) -> tuple[Path, DovecotServer, subprocess.Popen[bytes]]:
+    """One try: a fresh directory and config on fresh ports, Dovecot started and answering."""
     root = Path(tempfile.mkdtemp(prefix="partner-dovecot-"))
-    process: subprocess.Popen[bytes] | None = None
     try:
         root.chmod(0o755)  # the unprivileged mail user must traverse it to its Maildir
         server = _prepare(root, user=user, password=password, broken_auth=broken_auth)
-        process = subprocess.Popen(
-            [binary, "-F", "-c", str(root / "dovecot.conf")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(root / "stderr.log").open("wb"),
-        )
-        _wait_ready(server, process, root)
-        yield server
-    finally:
-        if process is not None:
-            _stop(process)
-        os.umask(old_umask)
+        with (root / "stderr.log").open("wb") as stderr:
+            process = start_process([binary, "-F", "-c", str(root / "dovecot.conf")], stderr=stderr)
+        try:
+            _wait_ready(server, process, root)
+        except BaseException:
+            stop_process(process)
+            raise
+    except BaseException:
         shutil.rmtree(root, ignore_errors=True)
+        raise
+    return root, server, process
 
 
 def _prepare(root: Path, *, user: str, password: str, broken_auth: bool) -> DovecotServer:
@@ -157,7 +169,7 @@ def _prepare(root: Path, *, user: str, password: str, broken_auth: bool) -> Dove
     host, port, ssl_port = "127.0.0.1", free_port(), free_port()
     log_path = root / "dovecot.log"
     config = f"""\
-# Throwaway config written by tests/dovecot.py; nothing outside {root} is used.
+# Throwaway config written by tests/support/dovecot.py; nothing outside {root} is used.
 protocols = imap
 listen = 127.0.0.1
 base_dir = {runtime}
@@ -243,9 +255,10 @@ def _wait_ready(server: DovecotServer, process: subprocess.Popen[bytes], root: P
     while pending:
         if process.poll() is not None:
             stderr = (root / "stderr.log").read_text(errors="replace").strip()
-            raise DovecotUnavailable(
-                f"dovecot exited with {process.returncode}: {stderr[-2000:]}\n{server.log_tail()}"
-            )
+            said = f"{stderr[-2000:]}\n{server.log_tail()}"
+            if "Address already in use" in said:  # another process took a port meanwhile
+                raise PortInUse(f"dovecot could not bind {server.port}/{server.ssl_port}")
+            raise DovecotUnavailable(f"dovecot exited with {process.returncode}: {said}")
         port = pending[0]
         try:
             with socket.create_connection((server.host, port), timeout=1.0) as sock:
@@ -256,21 +269,10 @@ def _wait_ready(server: DovecotServer, process: subprocess.Popen[bytes], root: P
         except OSError:
             pass
         if time.monotonic() > deadline:
-            _stop(process)
             raise DovecotUnavailable(
                 f"dovecot did not answer on {server.host}:{port} within {START_TIMEOUT:.0f} s\n"
                 + server.log_tail()
             )
         time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the master (it stops its children), killing it if it does not go in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    if process.poll() is not None:  # what answered was another server on a port it took
+        raise PortInUse(f"dovecot exited while {server.port}/{server.ssl_port} answered")

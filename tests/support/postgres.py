@@ -1,8 +1,8 @@
 """The test PostgreSQL (127.0.0.1:5432, user `postgres`, database `test`, trust auth).
 
 Each test gets its own schema, reached through `search_path` in the URL and dropped
-afterwards. If the server does not answer, the PostgreSQL cases fail (CI has it);
-`PARTNER_SYNC_SKIP_POSTGRES=1` is the one way to skip them, say on a laptop without it.
+afterwards. `make provision` starts the server and creates the `test` database; when the
+server does not answer, the PostgreSQL cases fail with one line saying so (they never skip).
 """
 
 from __future__ import annotations
@@ -14,23 +14,32 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 #: The test server; the database `test` exists and `postgres` may create schemas in it.
 POSTGRES_URL = os.environ.get(
     "PARTNER_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+#: The one line a test prints when the server is not there.
+MISSING_HINT = (
+    "PostgreSQL does not answer at {url} ({error}): run `make provision` "
+    "(starts the server, creates the `test` database)"
 )
 
 
 @contextmanager
 def throwaway_schema(prefix: str = "t") -> Iterator[str]:
     """A URL whose `search_path` is a fresh schema, dropped when the block ends."""
-    if os.environ.get("PARTNER_SYNC_SKIP_POSTGRES") == "1":
-        pytest.skip("PARTNER_SYNC_SKIP_POSTGRES=1")
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+        except OperationalError as exc:
+            first = str(exc.orig or exc).strip().splitlines()[0]
+            url = admin.url.render_as_string(hide_password=True)
+            pytest.fail(MISSING_HINT.format(url=url, error=first), pytrace=False)
         try:
             yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
         finally:

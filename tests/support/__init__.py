@@ -1,0 +1,1 @@
+"""One home for the tests' helpers: free ports, processes, Dovecot, PostgreSQL."""
