@@ -38,8 +38,12 @@ from tests.flows.prefect_reads import post_all
 
 def prefect_api_dump() -> str:
     """Everything the Prefect API holds about runs (all pages), as one JSON text."""
+    from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL
 
+    # Run logs reach the API in batches from a background worker: under load the last batch
+    # may still be queued when the runs end, and a log not yet sent cannot be searched.
+    APILogWorker.drain_all(timeout=30)
     api = PREFECT_API_URL.value()
     parts: list[Any] = []
     with httpx.Client(base_url=api, timeout=30) as http:
