@@ -288,3 +288,30 @@ def test_a_session_expiring_under_concurrent_pages_is_renewed_once(
     logins = sandbox_control("stats")["logins"]
     assert sum(len(page) for page in client.read_dataset("cities")) == TEST_CITIES
     assert sandbox_control("stats")["logins"] == logins + 1
+
+
+def test_closing_cuts_short_a_retry_waiting_out_a_long_retry_after(
+    sandbox: SandboxHandle,
+    make_client: Callable[..., PartnerClient],
+    sandbox_control: Callable[..., Any],
+) -> None:
+    # From page 2 on every request meets a 429 asking for 30 s of patience.
+    throttle = on_page(
+        2,
+        lambda: sandbox_control(
+            "config", {"faultRate": 1.0, "faultKinds": ["429"], "retryAfter": 30}
+        ),
+    )
+    watch = WatchingTransport(before=throttle)
+    client = login(make_client(page_size=100, concurrency=4, transport=watch), sandbox)
+    faults = sandbox_control("stats")["byFault"].get("429", 0)
+    read = client.read_dataset("cities")
+    next(iter(read))
+    deadline = time.monotonic() + 10
+    while sandbox_control("stats")["byFault"].get("429", 0) == faults:
+        assert time.monotonic() < deadline, "no 429 was served"
+        time.sleep(0.01)
+    started = time.monotonic()
+    read.close()
+    assert time.monotonic() - started < 5
+    assert read_threads() == []
