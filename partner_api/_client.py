@@ -16,11 +16,13 @@ import httpx
 from ._auth import HmacAuth
 from ._clock import ServerClock
 from ._constants import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PAGE_SIZE,
     DEFAULT_SESSION_HEADER,
     DEFAULT_TIMEOUT,
     LOGOUT_PATH,
+    MAX_CONCURRENCY,
     MAX_PAGE_SIZE,
 )
 from ._dataset import DatasetRead, fetch_page
@@ -43,6 +45,9 @@ class PartnerClient:
     data or a typed `APIStatusError`. A session token, once set (by `login` or
     `use_session`), rides on every partner call; when the server answers `4010` the
     `renew` callback given with it supplies a new one, once per call.
+
+    A dataset read keeps up to `concurrency` pages in flight (setting `PARTNER_CONCURRENCY`);
+    a 429 halves that, successes grow it back. The client is safe to share between threads.
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class PartnerClient:
         allow_insecure_http: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = DEFAULT_CONCURRENCY,
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.BaseTransport | None = None,
@@ -73,6 +79,10 @@ class PartnerClient:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigurationError(
                 f"PARTNER_PAGE_SIZE must be 1..{MAX_PAGE_SIZE}, not {page_size}"
+            )
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ConfigurationError(
+                f"PARTNER_CONCURRENCY must be 1..{MAX_CONCURRENCY}, not {concurrency}"
             )
         self.base_url = str(url).rstrip("/")
         self.page_size = page_size
@@ -95,6 +105,7 @@ class PartnerClient:
             max_response_bytes=max_response_bytes,
             transport=transport,
             sleep=sleep,
+            concurrency=concurrency,
         )
 
     def __repr__(self) -> str:
@@ -114,6 +125,11 @@ class PartnerClient:
     def clock(self) -> ServerClock:
         """The server clock every request is signed with (an OTP source may read it too)."""
         return self._transport.clock
+
+    @property
+    def concurrency(self) -> int:
+        """The most pages a dataset read keeps in flight at once."""
+        return self._transport.limit.maximum
 
     @property
     def session(self) -> SessionToken | None:

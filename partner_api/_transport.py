@@ -6,11 +6,16 @@ attempt is a new send, so it is signed afresh; a `4010` on a data call asks the 
 callback for a new token (at most `MAX_RELOGINS` times a call) and signs again. Bodies are
 streamed and refused past the cap; `httpx.TransportError` becomes `PartnerConnectionError`
 here, at the boundary. Login and dataset reading build on `call`.
+
+`call` is safe from several threads at once (a dataset read keeps pages in flight): every
+send passes the `AdaptiveLimit` gate, the counters are locked, and a `4010` met by several
+calls at once renews the session once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +25,8 @@ import httpx
 
 from ._auth import HmacAuth
 from ._clock import ServerClock
-from ._constants import HEALTH_PATH, WEB_PATH_PREFIX
+from ._concurrency import AdaptiveLimit
+from ._constants import DEFAULT_CONCURRENCY, HEALTH_PATH, WEB_PATH_PREFIX
 from ._errors import ConfigurationError, InvalidResponseError, PartnerConnectionError
 from ._response import Answer, answer_from
 from ._retry import CallBudget, RetryMode, RetryPolicy, build_retrying
@@ -32,6 +38,10 @@ USER_AGENT = "partner-sync/0.1 (+httpx)"
 
 #: Asked for a new session token when a data call meets 401 `4010`.
 Renew = Callable[[], SessionToken]
+
+
+class CallCancelledError(Exception):
+    """A call given up because its caller no longer wants the answer (internal)."""
 
 
 class Transport:
@@ -49,6 +59,7 @@ class Transport:
         max_response_bytes: int,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.base_url = base_url
         self.auth = auth
@@ -66,8 +77,12 @@ class Transport:
         )
         self.session: SessionToken | None = None
         self._renew: Renew | None = None
+        self._renew_lock = threading.Lock()
+        #: The gate every send passes: at most `concurrency` on the wire, fewer after a 429.
+        self.limit = AdaptiveLimit(concurrency)
         #: Counts of HTTP sends, for diagnostics and tests.
         self.sends = 0
+        self._sends_lock = threading.Lock()
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -108,10 +123,13 @@ class Transport:
         headers: dict[str, str] | None = None,
         mode: RetryMode = RetryMode.DATA,
         page_of: str | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Answer:
         """Send a signed partner request under the retry policy and return its `Answer`.
 
-        `page_of` names the dataset whose page this is, so its items are validated.
+        `page_of` names the dataset whose page this is, so its items are validated. Once
+        `cancelled` is set, no further attempt is sent and a retry wait is cut short
+        (`CallCancelledError`): the reader that wanted the answer has stopped.
         """
         if path.startswith(WEB_PATH_PREFIX) or "/web/v1/" in path:
             raise ConfigurationError(
@@ -125,26 +143,49 @@ class Transport:
             budget,
             describe=f"{method} {path}",
             can_relogin=self._renew is not None,
-            sleep=self._sleep,
+            sleep=self._sleep if cancelled is None else self._cancellable_sleep(cancelled),
         )
+        sent_with = self.session
         for attempt in retrying:
             with attempt:
+                if cancelled is not None and cancelled.is_set():
+                    raise CallCancelledError(f"{method} {path} cancelled")
                 if budget.relogin_due:
                     budget.relogin_due = False
-                    self._renew_session()
+                    self._renew_session(sent_with)
+                sent_with = self.session
                 return self.send_once(method, path, json, content, params, headers, page_of)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
-    def _renew_session(self) -> None:
-        renew = self._renew
-        if renew is None:  # pragma: no cover - the policy renews only when a callback is set
-            return
-        logger.info("session expired; asking for a new one")
-        token = renew()
-        # The callback may have set a session (and a callback) itself, by logging in through
-        # the client; what it returns is the token to send, the callback stays ours.
-        self.session = token
-        self._renew = renew
+    def _cancellable_sleep(self, cancelled: threading.Event) -> Callable[[float], None]:
+        """The retry wait, cut short when `cancelled` is set."""
+
+        def sleep(seconds: float) -> None:
+            # The real clock is waited on the event so a stop wakes it; an injected sleep
+            # (tests) is called as it is.
+            if self._sleep is time.sleep:
+                cancelled.wait(seconds)
+            else:
+                self._sleep(seconds)
+            if cancelled.is_set():
+                raise CallCancelledError("cancelled while waiting to retry")
+
+        return sleep
+
+    def _renew_session(self, stale: SessionToken | None) -> None:
+        """Replace the `stale` token, unless another call already did while this one waited."""
+        with self._renew_lock:
+            if self.session is not stale:
+                return
+            renew = self._renew
+            if renew is None:  # pragma: no cover - the policy renews only when a callback is set
+                return
+            logger.info("session expired; asking for a new one")
+            token = renew()
+            # The callback may have set a session (and a callback) itself, by logging in
+            # through the client; what it returns is the token to send, the callback stays ours.
+            self.session = token
+            self._renew = renew
 
     def send_once(
         self,
@@ -168,14 +209,18 @@ class Transport:
         request = self._http.build_request(
             method, url, json=json_body, content=content, headers=headers
         )
-        sent = self.clock.local_time()
-        self.sends += 1
+        with self._sends_lock:
+            self.sends += 1
+        ticket = self.limit.acquire()
+        status: int | None = None
         try:
+            sent = self.clock.local_time()
             response = self._http.send(request, auth=self.auth, stream=True)
             try:
                 body = self._read_capped(response, method, path)
             finally:
                 response.close()
+            status = response.status_code
         except httpx.TransportError as exc:
             raise self._connection_error(exc, method, path) from exc
         except httpx.InvalidURL:
@@ -185,6 +230,12 @@ class Transport:
                 f"{method} {path} answered a redirect whose Location is not a valid URL; "
                 "redirects are not followed: check PARTNER_BASE_URL"
             ) from None
+        finally:
+            self.limit.release(
+                ticket,
+                throttled=status == 429,
+                succeeded=status is not None and status < 400,
+            )
         received = self.clock.local_time()
         date = response.headers.get("date")
         if response.status_code == 403:

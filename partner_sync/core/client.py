@@ -20,6 +20,7 @@ def build_client(settings: Settings) -> PartnerClient:
             allow_insecure_http=settings.allow_insecure_http,
             timeout=settings.timeout,
             page_size=settings.page_size,
+            concurrency=settings.concurrency,
             max_response_bytes=settings.max_response_bytes,
             retry_policy=RetryPolicy(
                 max_attempts=settings.max_attempts,

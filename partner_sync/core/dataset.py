@@ -68,16 +68,17 @@ def sync_one(
     for attempt in range(MAX_DATASET_RESTARTS + 1):
         progress.start(dataset)
         etags = {} if full_refresh else load_etags(engine, table)
-        read = client.read_dataset(dataset, etags)
         try:
-            result = sync_dataset(
-                engine,
-                table,
-                _PagesWithProgress(read, progress),
-                max_delete_fraction=settings.max_delete_fraction,
-                allow_mass_delete=allow_mass_delete,
-                lock_timeout=settings.lock_timeout,
-            )
+            # `with`: a failed write stops the page readers at once, not when collected.
+            with client.read_dataset(dataset, etags) as read:
+                result = sync_dataset(
+                    engine,
+                    table,
+                    _PagesWithProgress(read, progress),
+                    max_delete_fraction=settings.max_delete_fraction,
+                    allow_mass_delete=allow_mass_delete,
+                    lock_timeout=settings.lock_timeout,
+                )
         except DatasetChangedError as exc:
             if attempt == MAX_DATASET_RESTARTS:
                 raise

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from partner_api._constants import (
     DEFAULT_BASE_URL,
+    DEFAULT_CONCURRENCY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRY_AFTER,
@@ -21,6 +22,7 @@ from partner_api._constants import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_SESSION_HEADER,
     DEFAULT_TIMEOUT,
+    MAX_CONCURRENCY,
     MAX_PAGE_SIZE,
 )
 
@@ -70,6 +72,8 @@ class Settings(BaseSettings):
     max_retry_after: float = Field(default=DEFAULT_MAX_RETRY_AFTER, ge=0)
     max_response_bytes: int = Field(default=DEFAULT_MAX_RESPONSE_BYTES, ge=1024)
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    #: Pages in flight at once while a dataset is read (a 429 halves it for a while).
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=MAX_CONCURRENCY)
     login_restarts: int = Field(default=1, ge=0, le=5)
 
     imap_host: str = ""

@@ -115,6 +115,14 @@ def test_non_https_base_urls_are_refused_unless_loopback_or_allowed() -> None:
     PartnerClient("http://[::1]:18020/prometheus", "k", "s").close()
 
 
+@pytest.mark.parametrize("concurrency", [0, 17])
+def test_a_concurrency_outside_its_polite_range_is_refused(concurrency: int) -> None:
+    with pytest.raises(ConfigurationError, match=r"PARTNER_CONCURRENCY must be 1\.\.16"):
+        PartnerClient("https://partner.example/prometheus", "k", "s", concurrency=concurrency)
+    with PartnerClient("https://partner.example/prometheus", "k", "s", concurrency=16) as client:
+        assert client.concurrency == 16
+
+
 def test_persistent_drift_ends_with_a_diagnosis(
     make_client: Callable[..., PartnerClient],
 ) -> None:
