@@ -1,0 +1,50 @@
+"""Fixtures of the fault tests: the sync's environment and a prepared `Scenario`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sandbox import SandboxHandle
+from tests.faults.support import Scenario
+
+
+@pytest.fixture
+def fault_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The sandbox settings, no kept session, and short waits: a fault shows in seconds."""
+    values = {
+        "PARTNER_LOCK_TIMEOUT": "1",
+        "PARTNER_SESSION_STORE": "none",
+        "PARTNER_MAX_ATTEMPTS": "2",
+        "PARTNER_TIMEOUT": "5",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return {**env, **values}
+
+
+@pytest.fixture
+def prepare(
+    fault_env: dict[str, str],
+    sandbox: SandboxHandle,
+    sandbox_control: Callable[..., Any],  # restores data version 1 afterwards
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Scenario]]:
+    """`prepare(database_url=None)`: a good sync of version 1 there, the source at version 2."""
+    made: list[Scenario] = []
+
+    def make(database_url: str | None = None) -> Scenario:
+        if database_url is not None:
+            monkeypatch.setenv("DATABASE_URL", database_url)
+        scenario = Scenario.prepared(
+            os.environ["DATABASE_URL"], sandbox.config, sandbox.state.set_data_version
+        )
+        made.append(scenario)
+        return scenario
+
+    yield make
+    for scenario in made:
+        scenario.engine.dispose()
