@@ -48,3 +48,25 @@ def prepare(
     yield make
     for scenario in made:
         scenario.engine.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of the PostgreSQL restart test."""
+    config.addinivalue_line(
+        "markers",
+        "pg_restart: restarts the PostgreSQL server; runs only with PARTNER_SYNC_PG_RESTART=1",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip: a skip fails this suite) the restart test unless it is allowed.
+
+    Restarting the server breaks every other test using it at that moment, so only a run
+    that owns the server (`.ci/run` exports PARTNER_SYNC_PG_RESTART=1) includes it.
+    """
+    if os.environ.get("PARTNER_SYNC_PG_RESTART") == "1":
+        return
+    kept = [item for item in items if item.get_closest_marker("pg_restart") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
