@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sandbox import SandboxHandle
-from tests.faults.support import Scenario
+from tests.faults.support import SEEN_LINES, Scenario
 
 
 @pytest.fixture
@@ -70,3 +70,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the one line each fault ended in (the README's fault table quotes them)."""
+    if SEEN_LINES:
+        terminalreporter.section("what the user saw, per fault")
+        for test, line in SEEN_LINES.items():
+            terminalreporter.write_line(f"{test}: partner-sync: error: {line}")

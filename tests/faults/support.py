@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ FRAGMENT = 8
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s+File \"", re.MULTILINE)
 #: The prefix of the CLI's error line.
 ERROR_PREFIX = "partner-sync: error: "
+#: Every line `assert_one_line` accepted, by test: the terminal summary prints them (README table).
+SEEN_LINES: dict[str, str] = {}
 
 
 def fragments(secret: str, size: int = FRAGMENT) -> set[str]:
@@ -113,6 +116,8 @@ def assert_one_line(
     assert not TRACEBACK.search(everything), everything[-3000:]
     found = leaked(everything, {**SECRETS, **(secrets or {})})
     assert not found, f"the output holds a fragment of the {', '.join(found)}"
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+    SEEN_LINES[test] = line
     return line
 
 
