@@ -249,3 +249,14 @@ def test_the_server_stopped_mid_run_the_data_is_synced_and_the_command_ends_in_o
     states = {r["type"] for r in flow_runs(server)}
     assert "RUNNING" in states, states  # nobody marks the dead run crashed
     scenario.assert_next_run_completes()  # the plain path: no Prefect, no lock
+
+
+def test_the_plain_path_does_not_care_about_a_dead_prefect_api(
+    prepare: Callable[..., Scenario], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = prepare()
+    # A Prefect API that was configured once and is gone now; `auto` would pick Prefect's
+    # session store if the plain path looked at it.
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    monkeypatch.setenv("PARTNER_SESSION_STORE", "auto")
+    scenario.assert_next_run_completes("sync", "--no-prefect")
