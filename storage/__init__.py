@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from .dataset_tables import DATASET_TABLES, DatasetTable
 from .db import make_engine, upgrade_database
-from .errors import InvalidItemError, MassDeleteRefusedError, StorageError, SyncLockedError
+from .errors import (
+    DatabaseLockedError,
+    DatabaseReadOnlyError,
+    InvalidItemError,
+    MassDeleteRefusedError,
+    StorageError,
+    SyncLockedError,
+)
 from .queries import dataset_counts, load_etags, recent_runs
 from .sync import PageSource, SyncResult, sync_dataset
 from .tables import City, Country, Currency, DatasetState, Language, RunStatus, SyncRun
@@ -29,6 +36,8 @@ __all__ = [
     "City",
     "Country",
     "Currency",
+    "DatabaseLockedError",
+    "DatabaseReadOnlyError",
     "DatasetState",
     "DatasetTable",
     "InvalidItemError",

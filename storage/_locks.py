@@ -23,11 +23,16 @@ from .errors import SyncLockedError
 __all__ = ["begin_locked", "begin_write"]
 
 
-def _locked(dataset: str, *, sqlite_lock: bool = False) -> SyncLockedError:
+def _locked(dataset: str, lock_timeout: float, *, sqlite_lock: bool = False) -> SyncLockedError:
     # SQLite's lock covers the whole database: the holder may be any writer.
-    holder = " (or another write to the SQLite database)" if sqlite_lock else ""
+    holder = (
+        " (or another write to the SQLite database)"
+        if sqlite_lock
+        else " (it holds the dataset's PostgreSQL advisory lock)"
+    )
     return SyncLockedError(
-        f"another sync of {dataset!r} is running{holder}; try again when it finishes",
+        f"another sync of {dataset!r} is running{holder}; gave up waiting for it after "
+        f"{lock_timeout:g} s (the lock timeout); try again when it finishes",
         dataset=dataset,
     )
 
@@ -67,7 +72,7 @@ def _begin_sqlite(conn: Connection, dataset: str, lock_timeout: float) -> RootTr
                 sqlite3.SQLITE_BUSY,
                 sqlite3.SQLITE_LOCKED,
             ):
-                raise _locked(dataset, sqlite_lock=True) from None
+                raise _locked(dataset, lock_timeout, sqlite_lock=True) from None
             raise
         finally:
             # Later transactions on this pooled connection go back to plain BEGIN.
@@ -91,7 +96,7 @@ def _begin_postgresql(conn: Connection, dataset: str, lock_timeout: float) -> Ro
     except OperationalError as exc:
         transaction.rollback()
         if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
-            raise _locked(dataset) from None
+            raise _locked(dataset, lock_timeout) from None
         raise
     except BaseException:
         transaction.rollback()

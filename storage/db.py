@@ -33,6 +33,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+
+from .errors import DatabaseLockedError, DatabaseReadOnlyError
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -162,6 +165,46 @@ def advisory_key(conn: Connection, name: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _connect(engine: Engine) -> Connection:
+    """`engine.connect()`, a SQLite file that cannot be opened for writing named as such."""
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        raise _sqlite_error(engine, exc) from None
+
+
+#: SQLite's primary result codes that mean the file cannot be written where it is.
+_SQLITE_UNWRITABLE = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def _sqlite_error(
+    engine: Engine, exc: OperationalError, conn: Connection | None = None
+) -> Exception:
+    """A one-line storage error for SQLite failing to open or lock the file, else `exc`.
+
+    `DatabaseReadOnlyError` when the file, its directory or its disk cannot be written (a
+    WAL database also needs its `-wal` and `-shm` files beside it); `DatabaseLockedError`
+    when another process kept the write lock past the engine's busy timeout.
+    """
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if engine.dialect.name != "sqlite" or code is None:
+        return exc
+    path = engine.url.database
+    if code & 0xFF in _SQLITE_UNWRITABLE:
+        return DatabaseReadOnlyError(
+            f"the SQLite database {path} cannot be opened for writing ({exc.orig}): check "
+            "that the file and its directory are writable and the disk is not read-only"
+        )
+    if code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        raw = conn.connection.driver_connection if conn is not None else None
+        waited = raw.execute("PRAGMA busy_timeout").fetchone()[0] / 1000 if raw else 0
+        return DatabaseLockedError(
+            f"the SQLite database {path} is locked by another process (gave up after "
+            f"waiting {waited:g} s for its write lock); try again when that process finishes"
+        )
+    return exc
+
+
 def alembic_config() -> Config:
     """An alembic `Config` pointing at the packaged migrations, without an ini file."""
     config = Config()
@@ -179,9 +222,13 @@ def upgrade_database(url_or_engine: str | URL | Engine, revision: str = "head") 
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
         config = alembic_config()
-        with engine.connect() as conn:
+        with _connect(engine) as conn:
             set_begin_mode(conn, "IMMEDIATE")
-            with conn.begin():
+            try:
+                transaction = conn.begin()
+            except OperationalError as exc:
+                raise _sqlite_error(conn.engine, exc, conn) from None
+            with transaction:
                 if conn.dialect.name == "postgresql":
                     key = advisory_key(conn, "migrations")
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

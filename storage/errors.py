@@ -7,6 +7,8 @@ none carries row data beyond the offending key.
 StorageError                    base of everything raised on purpose by storage
 ├── MassDeleteRefusedError      the sweep would mark too many rows deleted
 ├── SyncLockedError             another sync of the same dataset holds the lock
+├── DatabaseLockedError         another process holds the SQLite database's write lock
+├── DatabaseReadOnlyError       the SQLite file (or its directory or disk) cannot be written
 └── InvalidItemError            an item without a usable key, or a key seen twice
 ```
 
@@ -37,6 +39,14 @@ class SyncLockedError(StorageError):
     def __init__(self, message: str, *, dataset: str) -> None:
         super().__init__(message)
         self.dataset = dataset
+
+
+class DatabaseLockedError(StorageError):
+    """Another process kept the whole SQLite database locked longer than the engine waits."""
+
+
+class DatabaseReadOnlyError(StorageError):
+    """The SQLite database cannot be opened for writing: a read-only file, directory or disk."""
 
 
 class InvalidItemError(StorageError):

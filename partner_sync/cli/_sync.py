@@ -116,13 +116,19 @@ def _run_flow(
     from flows._prefect_runtime import quick_flow_settings
     from flows.sync_reference_data import SyncFailedError, sync_reference_data
 
-    with quick_flow_settings():
-        state: Any = sync_reference_data(
-            datasets=[DatasetName(name) for name in datasets] if datasets else None,
-            full_refresh=full_refresh,
-            allow_mass_delete=allow_mass_delete,
-            return_state=True,
-        )
+    try:
+        with quick_flow_settings():
+            state: Any = sync_reference_data(
+                datasets=[DatasetName(name) for name in datasets] if datasets else None,
+                full_refresh=full_refresh,
+                allow_mass_delete=allow_mass_delete,
+                return_state=True,
+            )
+    except Exception as exc:
+        lost = _lost_prefect_api(exc)
+        if lost is None:
+            raise
+        raise lost from None
     result = state.result(raise_on_failure=False)
     if isinstance(result, SyncFailedError):
         return result.report
@@ -131,3 +137,32 @@ def _run_flow(
     if not isinstance(result, RunReport):
         raise RuntimeError(f"the flow run ended {state.name}: {state.message}")
     return result
+
+
+class PrefectApiLostError(RuntimeError):
+    """The Prefect API stopped answering while the flow ran in this process."""
+
+
+def _lost_prefect_api(exc: BaseException) -> PrefectApiLostError | None:
+    """A one-line error naming the Prefect API when `exc` (or its cause) is a lost connection.
+
+    Prefect lets the bare transport error out (`[Errno 111] Connection refused`), which names
+    neither Prefect nor where it was; the datasets finished before are committed either way.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, httpx.TransportError | ConnectionError) or (
+            isinstance(seen, RuntimeError) and "Failed to reach API" in str(seen)
+        ):
+            reason = " ".join(str(seen).split()) or type(seen).__name__
+            return PrefectApiLostError(
+                f"lost the Prefect API at {PREFECT_API_URL.value() or '(temporary server)'} "
+                f"during the run ({type(seen).__name__}: {reason}); datasets that finished "
+                "before are committed (`partner-sync status` shows them), the flow run's "
+                "state on the server is stale"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -140,14 +140,31 @@ def report_markdown(report: RunReport) -> str:
     return mask("\n".join(lines))
 
 
+#: The database a driver's exceptions come from, by the driver's top-level module.
+_DATABASE_OF_DRIVER = {"sqlite3": "SQLite", "psycopg": "PostgreSQL", "psycopg2": "PostgreSQL"}
+
+
+def database_name(driver_error: BaseException) -> str:
+    """`SQLite` or `PostgreSQL` for a driver's exception (else `database`), for error lines.
+
+    A user who sees "database is locked" or "the connection is lost" should not have to
+    guess which of their servers said it.
+    """
+    module = type(driver_error).__module__.split(".")[0]
+    return _DATABASE_OF_DRIVER.get(module, "database")
+
+
 def one_line(exc: BaseException) -> str:
     """The error as one readable line (exceptions here never carry secrets).
 
-    A database error speaks through its driver's message: SQLAlchemy's own text appends
-    the statement and its parameters, which would copy row data into logs and run records.
+    A database error speaks through its driver's message, prefixed with the database that
+    said it (`SQLite error (OperationalError): database is locked`): SQLAlchemy's own text
+    appends the statement and its parameters, which would copy row data into logs and run
+    records.
     """
     if isinstance(exc, StatementError) and exc.orig is not None:
-        text = f"database error ({type(exc.orig).__name__}): " + " ".join(str(exc.orig).split())
+        driver_error = " ".join(str(exc.orig).split())
+        text = f"{database_name(exc.orig)} error ({type(exc.orig).__name__}): {driver_error}"
     else:
         text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."

@@ -116,7 +116,8 @@ def run_sync(
     progress = progress or LogProgress()
 
     run_one: RunDataset = run_dataset or functools.partial(sync_one, progress=progress)
-    engine = make_engine(settings.database_url)
+    # A SQLite database locked by another process is waited for as long as a dataset's lock.
+    engine = make_engine(settings.database_url, busy_timeout=settings.lock_timeout)
     try:
         upgrade_database(engine)
         with build_client(settings) as client:

@@ -30,7 +30,8 @@ MISSING_HINT = (
 @contextmanager
 def throwaway_schema(prefix: str = "t") -> Iterator[str]:
     """A URL whose `search_path` is a fresh schema, dropped when the block ends."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: a server restarted during the test (tests/faults) must not fail the DROP.
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
     try:
         try:
