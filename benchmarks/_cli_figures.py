@@ -25,7 +25,7 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,7 +317,7 @@ def loopback_figures(
                 why_no_dlt = str(exc)
         for round_ in range(runs):
             say(f"  round {round_ + 1}/{runs}")
-            steps = [
+            steps: list[Callable[[], None]] = [
                 lambda: _ours_pair(partner, sides, stats=False),
                 lambda: _floor_pair(partner, sides),
                 lambda: _imports(partner, sides),

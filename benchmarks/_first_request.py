@@ -26,7 +26,7 @@ def _note_first_send(out: str) -> None:
             file.write(repr(time.time()))
         return original(self, data, *args)
 
-    socket.socket.send = send  # type: ignore[method-assign]
+    socket.socket.send = send  # type: ignore[method-assign,assignment]
 
 
 def main() -> None:
