@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import platform
+import site
+import sysconfig
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -167,7 +169,16 @@ def results_markdown(
     ]
     if profile:
         parts += [profile, ""]
-    return "\n".join(parts)
+    return without_local_paths("\n".join(parts))
+
+
+def without_local_paths(text: str) -> str:
+    """`text` with this checkout's, this interpreter's and the home directory's paths cut."""
+    root = str(Path(__file__).resolve().parent.parent)
+    for prefix in sorted({*site.getsitepackages(), sysconfig.get_path("stdlib")}, key=len)[::-1]:
+        text = text.replace(prefix + os.sep, "")
+    text = text.replace(root + os.sep, "").replace(root, ".")
+    return text.replace(str(Path.home()), "~")
 
 
 def findings_block(figures: list[Figure], *, load_before: str, date: str) -> str:

@@ -44,6 +44,8 @@ from ._timing import Figure, skipped
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 README = RESULTS.with_name("README.md")
+#: The checkout the report must not name.
+ROOT_HINT = RESULTS.parent.parent
 #: Figures that need something beyond this process and the sandbox; `--skip` names them.
 OPTIONAL = ("postgres", "memory", "dlt", "latency")
 _PROFILE_LINES = 45
@@ -137,7 +139,7 @@ def _profile(entry: Callable[[Measure], object]) -> str:
     text = sampler.output_text(unicode=False, color=False, show_all=False)
     lines = [line for line in text.splitlines() if line.strip()]
     # Skip pyinstrument's banner; keep the top of the call tree.
-    start = next((i for i, line in enumerate(lines) if line.startswith("Profile at")), 0)
+    start = next((i + 1 for i, line in enumerate(lines) if line.startswith("Profile at")), 0)
     return "\n".join(lines[start : start + _PROFILE_LINES])
 
 

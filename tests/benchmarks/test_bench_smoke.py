@@ -96,3 +96,14 @@ def test_the_readme_findings_block_is_rewritten_between_its_markers(tmp_path: Pa
     text = readme.read_text()
     assert "old table" not in text and "before" in text and text.endswith("after\n")
     assert f"| {ORDER[0]} |" in text and "every target holds" in text
+
+
+def test_the_report_cuts_this_machines_paths() -> None:
+    import sys
+
+    from benchmarks._report import without_local_paths
+    from benchmarks.run import ROOT_HINT
+
+    text = without_local_paths(f"{ROOT_HINT}/storage/writer.py:3 {sys.prefix} {Path.home()}/x")
+    assert str(ROOT_HINT) not in text and str(Path.home()) not in text
+    assert "storage/writer.py:3" in text
