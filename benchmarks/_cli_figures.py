@@ -223,8 +223,9 @@ def choose_dlt(
                 f"; unchanged re-sync {run.wall:.1f} s, peak {run.peak_kib / MIB:,.0f} MiB"
             )
         except (ChildFailed, RuntimeError) as exc:
-            sides.dlt_trial.setdefault(destination, "")
-            sides.dlt_trial[destination] += f" stopped: {str(exc).splitlines()[0]}"
+            done = sides.dlt_trial.get(destination)
+            stopped = f"stopped: {str(exc).splitlines()[0]}"
+            sides.dlt_trial[destination] = f"{done}; {stopped}" if done else stopped
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     if not first or not again:
