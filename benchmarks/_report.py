@@ -5,23 +5,34 @@ from __future__ import annotations
 import math
 import os
 import platform
-import subprocess
+import site
+import sysconfig
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ._change_tracking import CHANGE_TRACKING
+from ._children import MEMORY
+from ._cli_figures import DLT_FIRST, DLT_RESYNC, FIRST_LOAD, LATENCY, RESYNC, START
+from ._figures import POSTGRES, UPSERT
 from ._timing import Figure
 
-#: The issue's order of the figures.
+#: The issue's rows in its order, then the start-up row and the change-tracking hook.
 ORDER = (
-    "signing overhead",
-    "upsert throughput",
-    "unchanged upsert",
-    "end-to-end sync",
-    "no-change re-sync",
-    "memory",
-    "PostgreSQL",
-    "orchestration",
+    FIRST_LOAD,
+    LATENCY,
+    RESYNC,
+    DLT_FIRST,
+    DLT_RESYNC,
+    UPSERT,
+    POSTGRES,
+    MEMORY,
+    START,
+    CHANGE_TRACKING,
 )
+
+#: The block of `benchmarks/README.md` that a full run rewrites.
+README_START = "<!-- findings: written by `make bench`; edits here are overwritten -->"
+README_END = "<!-- end of findings -->"
 
 
 def _amount(value: float, unit: str) -> str:
@@ -34,29 +45,39 @@ def _amount(value: float, unit: str) -> str:
 
 def _value(figure: Figure) -> str:
     if figure.skipped:
-        return "skipped"
-    if figure.kind == "added":
-        return f"+{figure.value:.2f} s"
-    return f"{figure.value:.2f}"
+        return "pending" if figure.kind == "pending" else "skipped"
+    if figure.kind == "seconds":
+        return f"{figure.value:.2f} s"
+    return f"{figure.value:.2f}x"
 
 
 def _target(figure: Figure) -> str:
-    if figure.kind == "added":
-        return f"≤ +{figure.limit:g} s"
-    return f"≤ {figure.limit:g}"
+    if figure.kind == "pending":
+        return "—"
+    if figure.kind == "seconds":
+        return f"≤ {figure.limit:g} s"
+    cap = f", ≤ {figure.cap:g} {figure.unit}" if figure.cap is not None else ""
+    return f"≤ {figure.limit:g}x{cap}"
 
 
 def _verdict(figure: Figure) -> str:
-    if figure.skipped:
+    if figure.kind == "pending":
         return "—"
+    if figure.skipped:
+        return "**not shown**"
     return "met" if figure.met else "**missed**"
 
 
-def markdown_table(figures: list[Figure]) -> str:
-    """The table: figure, ours, baseline, ratio (seconds added for orchestration), target.
+def missed(figures: list[Figure]) -> list[Figure]:
+    """The judged rows whose target does not hold (a skipped row has not shown it holds)."""
+    return [f for f in figures if f.judged and not f.met]
 
-    The last column is the same ratio in CPU seconds of this process (where both sides run
-    in it): on a machine shared with other work it moves far less than wall time.
+
+def markdown_table(figures: list[Figure]) -> str:
+    """The table: figure, ours, baseline, ratio (or seconds), target, verdict, CPU ratio.
+
+    The last column is the same ratio in CPU seconds (of the processes, or of this
+    process where both sides run in it): on a shared machine it moves less than wall time.
     """
     lines = [
         "| figure | ours | baseline | ratio | target | | CPU ratio |",
@@ -76,7 +97,7 @@ def descriptions(figures: list[Figure]) -> str:
     lines = []
     for f in figures:
         if f.skipped:
-            lines.append(f"- **{f.name}**: skipped: {f.skipped}")
+            lines.append(f"- **{f.name}**: {_value(f)}: {f.skipped}")
             continue
         text = f"- **{f.name}**: ours = {f.ours_label}; baseline = {f.baseline_label}"
         if f.note:
@@ -102,23 +123,27 @@ def _cpu_model() -> str:
 
 def machine() -> list[str]:
     """Facts about this machine, one per line."""
-    try:
-        uname = subprocess.run(
-            ["uname", "-a"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        uname = " ".join(platform.uname())
+    uname = platform.uname()
     return [
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
-        f"machine: `{uname}`",
+        f"machine: {uname.system} {uname.release} {uname.machine}",
         f"CPU: {_cpu_model()}, {os.cpu_count()} cores",
         f"Python: {platform.python_version()} ({platform.python_implementation()})",
-        f"load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}",
     ]
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def results_markdown(
-    figures: list[Figure], *, settings: str, wall: float, profile: str | None
+    figures: list[Figure],
+    *,
+    settings: str,
+    wall: float,
+    profile: str | None,
+    load_before: str,
 ) -> str:
     """The whole `RESULTS.md`."""
     parts = [
@@ -137,9 +162,54 @@ def results_markdown(
         "",
         *(f"- {line}" for line in machine()),
         f"- settings: {settings}",
+        f"- load average (1, 5, 15 min) at the start: {load_before}; at the end: {load_average()}",
         f"- wall time of the whole run: {wall:,.0f} s",
+        f"- targets missed: {len(missed(figures))} of {sum(1 for f in figures if f.judged)}",
         "",
     ]
     if profile:
         parts += [profile, ""]
-    return "\n".join(parts)
+    return without_local_paths("\n".join(parts))
+
+
+def without_local_paths(text: str) -> str:
+    """`text` with this checkout's, this interpreter's and the home directory's paths cut."""
+    root = str(Path(__file__).resolve().parent.parent)
+    for prefix in sorted({*site.getsitepackages(), sysconfig.get_path("stdlib")}, key=len)[::-1]:
+        text = text.replace(prefix + os.sep, "")
+    text = text.replace(root + os.sep, "").replace(root, ".")
+    return text.replace(str(Path.home()), "~")
+
+
+def findings_block(figures: list[Figure], *, load_before: str, date: str) -> str:
+    """The README's findings: the table of this run, where and how loaded it ran."""
+    verdict = missed(figures)
+    summary = (
+        "every target holds"
+        if not verdict
+        else f"{len(verdict)} target(s) missed: " + ", ".join(f.name for f in verdict)
+    )
+    return "\n".join(
+        [
+            README_START,
+            "",
+            f"From the last `make bench` ({date}, {os.cpu_count()} cores, load average "
+            f"{load_before} at the start, {load_average()} at the end): {summary}. "
+            "What each row compares, the runs and the profile are in `RESULTS.md`.",
+            "",
+            markdown_table(figures),
+            "",
+            README_END,
+        ]
+    )
+
+
+def rewrite_findings(readme: Path, block: str) -> None:
+    """Replace the findings block of `readme` (between the markers) with `block`."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise RuntimeError(
+            f"{readme.name} has no findings block ({README_START!r} … {README_END!r})"
+        )
+    readme.write_text(text[:start] + block + text[end + len(README_END) :])

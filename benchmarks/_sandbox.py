@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -22,11 +23,20 @@ class SandboxProcess:
     base_url: str
     cities: int
     pid: int
+    latency_ms: float = 0.0
+
+    def control(self, name: str, *, post: bool = False) -> dict[str, Any]:
+        """`GET` (or `POST`) the loopback control route `/_sandbox/NAME`; its JSON."""
+        url = f"{self.base_url}/_sandbox/{name}"
+        response = httpx.post(url) if post else httpx.get(url)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
 
 
 @contextlib.contextmanager
-def sandbox_process(cities: int) -> Iterator[SandboxProcess]:
-    """Run `python -m sandbox --port 0 --cities N` until the block ends.
+def sandbox_process(cities: int, *, latency_ms: float = 0.0) -> Iterator[SandboxProcess]:
+    """Run `python -m sandbox --port 0 --cities N [--latency MS]` until the block ends.
 
     The port is read from the banner the sandbox prints; the block starts once health
     answers. On a 2-core machine a separate process gives the server one core and the
@@ -43,6 +53,8 @@ def sandbox_process(cities: int) -> Iterator[SandboxProcess]:
         str(cities),
         "--log-level",
         "warning",
+        "--latency",
+        str(latency_ms),
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
@@ -50,7 +62,9 @@ def sandbox_process(cities: int) -> Iterator[SandboxProcess]:
     try:
         base_url = _read_base_url(process)
         _wait_healthy(base_url, process)
-        yield SandboxProcess(base_url=base_url, cities=cities, pid=process.pid)
+        yield SandboxProcess(
+            base_url=base_url, cities=cities, pid=process.pid, latency_ms=latency_ms
+        )
     finally:
         process.terminate()
         try:

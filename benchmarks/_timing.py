@@ -21,8 +21,10 @@ class Timing(NamedTuple):
 class Figure:
     """One row of the results table.
 
-    `kind` says how `ours` and `baseline` compare: `ratio` (ours / baseline, met when at
-    most `limit`) or `added` (ours - baseline in seconds, met when at most `limit`).
+    `kind` says how the row is judged: `ratio` (ours / baseline, met when at most
+    `limit`, and ours at most `cap` when there is one), `seconds` (ours alone, met when at
+    most `limit`; the baseline is the measurement that bounds it) or `pending` (no
+    number yet: the hook that will measure it is named in `skipped`; never judged).
     """
 
     name: str
@@ -38,23 +40,37 @@ class Figure:
     skipped: str = ""
     #: Median CPU seconds of ours over the baseline's: steadier than wall time on a busy machine.
     cpu_ratio: float | None = None
+    #: A second bound, on `ours` itself (the memory row: growth at most 64 MiB).
+    cap: float | None = None
 
     @property
     def value(self) -> float:
-        """The ratio, or the seconds added."""
-        if self.kind == "added":
-            return self.ours - self.baseline
+        """The ratio, or ours alone for a `seconds` row."""
+        if self.kind == "seconds":
+            return self.ours
         return self.ours / self.baseline if self.baseline else float("inf")
 
     @property
+    def judged(self) -> bool:
+        """Whether the row has a target at all (a `pending` row has none yet)."""
+        return self.kind != "pending"
+
+    @property
     def met(self) -> bool:
-        """Whether the target is met."""
-        return not self.skipped and self.value <= self.limit
+        """Whether the target is met (a skipped row has shown nothing, so it is not)."""
+        if self.skipped or not self.judged:
+            return False
+        return self.value <= self.limit and (self.cap is None or self.ours <= self.cap)
 
 
 def skipped(name: str, why: str, *, limit: float, kind: str = "ratio") -> Figure:
     """A row for a figure that could not run here (`why` says what was missing)."""
     return Figure(name, float("nan"), float("nan"), "", limit, kind=kind, skipped=why)
+
+
+def pending(name: str, hook: str) -> Figure:
+    """A row whose measurement another change will supply through `hook`: no number."""
+    return Figure(name, float("nan"), float("nan"), "", float("nan"), kind="pending", skipped=hook)
 
 
 def timed(work: Callable[[], object]) -> Timing:
