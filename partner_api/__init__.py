@@ -12,6 +12,8 @@ The modules underneath, bottom to top: `_constants`, `_errors`, `_clock`, `_auth
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import _errors
 from ._client import PartnerClient
 from ._errors import *  # noqa: F403  (every error class is public: `_errors.__all__`)
@@ -21,13 +23,25 @@ from .datasets import DATASETS, Dataset, DatasetName, get_dataset
 from .otp import (
     BaseOtpSource,
     CommandOtpSource,
-    ImapOtpSource,
     OtpChallenge,
     OtpSource,
     PromptOtpSource,
     SandboxOtpSource,
     TotpOtpSource,
 )
+
+if TYPE_CHECKING:
+    from .otp import ImapOtpSource
+
+
+def __getattr__(name: str) -> Any:
+    # `partner_api.otp` loads the IMAP source (imap-tools) only when it is asked for.
+    if name == "ImapOtpSource":
+        from . import otp
+
+        return otp.ImapOtpSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DATASETS",

@@ -23,19 +23,23 @@ The database schema is created and upgraded by the alembic migrations in
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
+import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
 from .errors import DatabaseLockedError, DatabaseReadOnlyError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
@@ -207,9 +211,40 @@ def _sqlite_error(
 
 def alembic_config() -> Config:
     """An alembic `Config` pointing at the packaged migrations, without an ini file."""
+    from alembic.config import Config  # see `upgrade_database`: only when migrating
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
+
+
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*['\"]?([\w-]+)", re.MULTILINE)
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the files (None if there is not one head).
+
+    Read as text so that a database already at head is recognised without importing
+    alembic; `tests/storage/test_migrations.py` checks it against alembic's own answer.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {m[1]: m[2] for m in _REVISION_LINE.finditer(path.read_text("utf-8"))}
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision", "None"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(conn: Connection) -> str | None:
+    """The revision alembic recorded in this database, or None (a new database)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if value is None else str(value)
 
 
 def upgrade_database(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
@@ -221,7 +256,6 @@ def upgrade_database(url_or_engine: str | URL | Engine, revision: str = "head") 
     """
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     try:
-        config = alembic_config()
         with _connect(engine) as conn:
             set_begin_mode(conn, "IMMEDIATE")
             try:
@@ -232,6 +266,12 @@ def upgrade_database(url_or_engine: str | URL | Engine, revision: str = "head") 
                 if conn.dialect.name == "postgresql":
                     key = advisory_key(conn, "migrations")
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                if revision == "head" and _current_revision(conn) == head_revision():
+                    return  # the usual case: nothing to migrate
+                # alembic costs ~160 ms to import: paid only when there is something to do.
+                from alembic import command
+
+                config = alembic_config()
                 config.attributes["connection"] = conn
                 command.upgrade(config, revision)
     finally:

@@ -9,12 +9,27 @@ sandbox's outbox, for demos and tests).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._base import OTP_PATTERN, BaseOtpSource, OtpChallenge, OtpSource, extract_code
 from ._command import CommandOtpSource
-from ._imap import ImapOtpSource
 from ._prompt import PromptOtpSource
 from ._sandbox import SandboxOtpSource
 from ._totp import TotpOtpSource
+
+if TYPE_CHECKING:
+    from ._imap import ImapOtpSource
+
+
+def __getattr__(name: str) -> Any:
+    # The IMAP source pulls in imap-tools and its TLS set-up; a run that reads its codes
+    # elsewhere (most runs: the session is kept) should not pay for them at start-up.
+    if name == "ImapOtpSource":
+        from ._imap import ImapOtpSource
+
+        return ImapOtpSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "OTP_PATTERN",

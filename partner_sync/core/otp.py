@@ -11,13 +11,13 @@ from __future__ import annotations
 from partner_api import (
     CommandOtpSource,
     ConfigurationError,
-    ImapOtpSource,
     OtpSource,
     PartnerClient,
     PromptOtpSource,
     SandboxOtpSource,
     TotpOtpSource,
 )
+from partner_api import otp as otp_sources
 
 from .settings import Settings, SettingsError
 
@@ -50,7 +50,8 @@ def imap_source_from_settings(settings: Settings) -> OtpSource:
     """An `ImapOtpSource` from `PARTNER_IMAP_*`; `SettingsError` names a missing or bad one."""
     settings.require(*REQUIRED_FOR_IMAP)
     try:
-        return ImapOtpSource(
+        # Through the package: it loads the IMAP source (imap-tools) only now.
+        return otp_sources.ImapOtpSource(
             settings.imap_host,
             port=settings.imap_port,
             user=settings.imap_user,

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401  (the tables the comparison needs)
-from storage.db import MIGRATIONS_DIR, alembic_config, make_engine, upgrade_database
+from storage.db import MIGRATIONS_DIR, alembic_config, head_revision, make_engine, upgrade_database
 
 TABLES = {"cities", "countries", "currencies", "languages", "sync_runs", "dataset_state"}
 
@@ -116,3 +116,10 @@ def test_two_upgrades_at_once_do_not_trip_over_each_other(db_url: str) -> None:
         assert schema_differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_head_revision_read_from_the_files_is_alembics_head() -> None:
+    """The text reading that spares a migrated database the alembic import agrees with alembic."""
+    from alembic.script import ScriptDirectory
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
