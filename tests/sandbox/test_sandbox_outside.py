@@ -31,7 +31,7 @@ from sandbox import (
     main,
     running_sandbox,
 )
-from tests.sandbox.sandbox_testkit import Caller
+from tests.support.caller import Caller
 
 # The quickstart's recipe, with its PATH variable renamed (assigning PATH breaks the shell).
 QUICKSTART_SCRIPT = r"""
@@ -63,11 +63,11 @@ def require_tools(tools: dict[str, str]) -> None:
         pytest.fail(f"missing tools: run `apt-get install {' '.join(missing)}`", pytrace=False)
 
 
-def test_the_quickstart_shell_recipe_is_accepted(sandbox: SandboxHandle) -> None:
+def test_the_quickstart_shell_recipe_is_accepted(raw_sandbox: SandboxHandle) -> None:
     require_tools(QUICKSTART_TOOLS)
     env = {
         **os.environ,
-        "BASE": sandbox.base_url,
+        "BASE": raw_sandbox.base_url,
         "API_KEY": DEMO_API_KEY,
         "API_SECRET": DEMO_API_SECRET,
         "NONCE": str(uuid.uuid4()),
