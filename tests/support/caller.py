@@ -1,4 +1,4 @@
-"""A hand-signed caller of the partner API, and a check of the failure envelope.
+"""A hand-signed caller of the partner API, the sandbox's control surface, envelope checks.
 
 The caller signs with the reference signer (`tests.support.signing`), not with `partner_api`'s
 client, so the sandbox is tested against the contract's text, not against our own client's
@@ -126,6 +126,15 @@ class Caller:
         """GET a dataset (with an optional `?query`)."""
         path = f"/api/v1/partner/constants/{name}" + (f"?{query}" if query else "")
         return self.request("GET", path, **kwargs)
+
+
+def call_control(base_url: str, name: str, payload: dict[str, Any] | None = None) -> Any:
+    """Call the sandbox's control surface `/_sandbox/NAME` (POST with a payload, GET without)."""
+    url = f"{base_url}/_sandbox/{name}"
+    with httpx.Client(timeout=10) as http:
+        response = http.post(url, json=payload) if payload is not None else http.get(url)
+    response.raise_for_status()
+    return response.json()
 
 
 def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
