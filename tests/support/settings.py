@@ -34,7 +34,7 @@ def demo_values(base_url: str, database_url: str, **overrides: Any) -> dict[str,
 def demo_settings(base_url: str, database_url: str, **overrides: Any) -> Settings:
     """`Settings` of the demo account (nothing read from the environment's `.env`)."""
     values = demo_values(base_url, database_url, **overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def demo_env(base_url: str, database_url: str, **overrides: Any) -> dict[str, str]:
