@@ -13,7 +13,6 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from partner_api import PartnerClient, SandboxOtpSource
@@ -27,7 +26,9 @@ from sandbox import (
     SandboxHandle,
     running_sandbox,
 )
+from tests.support.caller import call_control
 from tests.support.dovecot import DovecotServer, DovecotUnavailable, find_dovecot, running_dovecot
+from tests.support.settings import demo_env
 
 #: Cities in the sandbox that mails its codes to Dovecot (`mail_sandbox`).
 MAIL_SANDBOX_CITIES = 100
@@ -98,21 +99,12 @@ def sandbox() -> Iterator[SandboxHandle]:
         yield handle
 
 
-def control(handle: SandboxHandle, name: str, payload: dict[str, Any] | None = None) -> Any:
-    """Call the sandbox's control surface (`/_sandbox/NAME`)."""
-    url = f"{handle.base_url}/_sandbox/{name}"
-    with httpx.Client(timeout=10) as http:
-        response = http.post(url, json=payload) if payload is not None else http.get(url)
-    response.raise_for_status()
-    return response.json()
-
-
 @pytest.fixture
 def sandbox_control(sandbox: SandboxHandle) -> Iterator[Callable[..., Any]]:
     """`control(name, payload)` bound to the session sandbox; restores its defaults afterwards."""
-    yield lambda name, payload=None: control(sandbox, name, payload)
-    control(
-        sandbox,
+    yield lambda name, payload=None: call_control(sandbox.base_url, name, payload)
+    call_control(
+        sandbox.base_url,
         "config",
         {
             "clockSkew": 0,
@@ -123,7 +115,7 @@ def sandbox_control(sandbox: SandboxHandle) -> Iterator[Callable[..., Any]]:
             "signQuery": True,
         },
     )
-    control(sandbox, "data-version", {"version": 1})
+    call_control(sandbox.base_url, "data-version", {"version": 1})
 
 
 @pytest.fixture
@@ -173,24 +165,6 @@ def mail_sandbox(dovecot: DovecotServer) -> Iterator[SandboxHandle]:
         yield handle
 
 
-def sandbox_env(sandbox: SandboxHandle, database_url: str) -> dict[str, str]:
-    """The environment a user would export to sync from the sandbox.
-
-    The session is kept in a file under the test's own state directory (`XDG_STATE_HOME`
-    is set by `env`), so no test reuses another's token unless it means to.
-    """
-    return {
-        "PARTNER_BASE_URL": sandbox.base_url,
-        "PARTNER_API_KEY": DEMO_API_KEY,
-        "PARTNER_API_SECRET": DEMO_API_SECRET,
-        "PARTNER_EMAIL": DEMO_EMAIL,
-        "PARTNER_PASSWORD": DEMO_PASSWORD,
-        "PARTNER_OTP_SOURCE": "sandbox",
-        "DATABASE_URL": database_url,
-        "PARTNER_SESSION_STORE": "file",
-    }
-
-
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """A fresh SQLite file for one test."""
@@ -201,10 +175,15 @@ def database_url(tmp_path: Path) -> str:
 def env(
     sandbox: SandboxHandle, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
-    """Export the sandbox settings for the test (and nothing from the developer's .env)."""
-    values = sandbox_env(sandbox, database_url)
-    monkeypatch.chdir(Path(database_url.removeprefix("sqlite:///")).parent)
-    values["XDG_STATE_HOME"] = str(Path(database_url.removeprefix("sqlite:///")).parent / "state")
+    """Export the demo settings for the session sandbox (and nothing from the developer's .env).
+
+    The session is kept in a file under the test's own state directory, so no test reuses
+    another's token unless it means to.
+    """
+    directory = Path(database_url.removeprefix("sqlite:///")).parent
+    values = demo_env(sandbox.base_url, database_url, session_store="file")
+    values["XDG_STATE_HOME"] = str(directory / "state")
+    monkeypatch.chdir(directory)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     yield values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
+import signal
 import subprocess
 import sys
 import time
@@ -15,15 +15,12 @@ from typing import Any
 
 import httpx
 
+from tests.support.ports import PortInUse, free_port, retry_on_port_clash
+from tests.support.processes import running_process, start_process, stop_process
+
 BIN = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "import sys; from partner_sync.cli import main; sys.exit(main())"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -56,7 +53,7 @@ class PrefectServer:
     api_url: str
     ui_url: str
     home: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[Any]
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         response = httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
@@ -84,10 +81,6 @@ class PrefectServer:
         )
 
 
-class _PortTaken(Exception):
-    """The port `free_port` found was bound by someone else before the server bound it."""
-
-
 @contextmanager
 def prefect_server(
     tmp: Path, database_url: str | None = None, **extra_env: str
@@ -95,28 +88,20 @@ def prefect_server(
     """`prefect server start` on a free port (SQLite in `tmp` unless `database_url`).
 
     The server binds the port itself, so another process can take it between `free_port`
-    and that bind: then the server exits with EADDRINUSE and we start it on a new port.
+    and that bind: then the server exits with EADDRINUSE and starts again on a new port.
     """
-    for attempt in range(ATTEMPTS_ON_PORT_TAKEN):
-        try:
-            with _prefect_server_on(free_port(), tmp, database_url, extra_env) as server:
-                yield server
-                return
-        except _PortTaken:
-            if attempt == ATTEMPTS_ON_PORT_TAKEN - 1:
-                raise AssertionError(
-                    "every port tried was taken before the server bound it"
-                ) from None
+    server = retry_on_port_clash(lambda: _start_prefect_server(tmp, database_url, extra_env))
+    try:
+        yield server
+    finally:
+        stop_process(server.process, sig=signal.SIGINT, timeout=15)
 
 
-#: Ports tried before giving up (a second is almost never needed).
-ATTEMPTS_ON_PORT_TAKEN = 5
-
-
-@contextmanager
-def _prefect_server_on(
-    port: int, tmp: Path, database_url: str | None, extra_env: dict[str, str]
-) -> Iterator[PrefectServer]:
+def _start_prefect_server(
+    tmp: Path, database_url: str | None, extra_env: dict[str, str]
+) -> PrefectServer:
+    """Start the server on a port free a moment ago; return it once `/api/health` answers."""
+    port = free_port()
     home = tmp / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
     env = clean_env(
@@ -127,14 +112,14 @@ def _prefect_server_on(
         **extra_env,
     )
     log_path = tmp / "prefect-server.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
+    with log_path.open("wb") as log:
+        process = start_process(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
     server = PrefectServer(
         f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}", home, process
     )
@@ -143,7 +128,7 @@ def _prefect_server_on(
         if process.poll() is not None:
             output = log_path.read_text(errors="replace")
             if "already in use" in output.lower():
-                raise _PortTaken(port)
+                raise PortInUse(f"prefect server could not bind {port}")
             raise AssertionError(f"prefect server exited: {output[-2000:]}")
         try:
             return httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200
@@ -152,32 +137,28 @@ def _prefect_server_on(
 
     try:
         wait_until(healthy, 90, "the Prefect server's /api/health")
-        yield server
-    finally:
-        stop(process)
-        log.close()
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Interrupt (as Ctrl-C would), then kill if it lingers."""
-    if process.poll() is None:
-        process.send_signal(2)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    except BaseException:
+        stop_process(process, sig=signal.SIGINT, timeout=15)
+        raise
+    return server
 
 
 @contextmanager
 def background(args: list[str], env: dict[str, str], log: Path, cwd: Path) -> Iterator[Any]:
-    """A background process, stopped afterwards; its output goes to `log`."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
-        try:
-            yield process
-        finally:
-            stop(process)
+    """A background process, interrupted (as Ctrl-C would) afterwards; its output goes to `log`."""
+    with (
+        log.open("wb") as out,
+        running_process(
+            args,
+            sig=signal.SIGINT,
+            timeout=15,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+        ) as process,
+    ):
+        yield process
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

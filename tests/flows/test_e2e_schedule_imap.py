@@ -12,17 +12,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from sandbox import (
-    DEMO_API_KEY,
-    DEMO_API_SECRET,
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
-    SANDBOX_MAIL_FROM,
-    SandboxHandle,
-)
+from sandbox import SANDBOX_MAIL_FROM, SandboxHandle
 from tests.conftest import MAIL_SANDBOX_CITIES
 from tests.flows.e2e import CLI, PROJECT, background, prefect_server, wait_until
 from tests.support.dovecot import DovecotServer
+from tests.support.settings import demo_env
 
 DEPLOYMENT = "sync-reference-data/daily"
 
@@ -33,23 +27,22 @@ def test_a_scheduled_run_logs_in_through_the_mailbox_and_completes_with_no_human
     # The scheduler looks for due schedules every 5 s instead of every 60 (test speed only).
     with prefect_server(tmp_path, PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5") as server:
         database_url = f"sqlite:///{tmp_path / 'partner_sync.db'}"
+        partner = demo_env(
+            mail_sandbox.base_url,
+            database_url,
+            mfa_method="EMAIL",
+            otp_source="imap",
+            imap_host=dovecot.host,
+            imap_port=dovecot.port,
+            imap_user=dovecot.user,
+            imap_password=dovecot.password,
+            imap_security="none",
+            imap_sender=SANDBOX_MAIL_FROM,
+            session_store="none",
+            sync_cron="* * * * *",
+        )
         env = server.env(
-            PARTNER_BASE_URL=mail_sandbox.base_url,
-            PARTNER_API_KEY=DEMO_API_KEY,
-            PARTNER_API_SECRET=DEMO_API_SECRET,
-            PARTNER_EMAIL=DEMO_EMAIL,
-            PARTNER_PASSWORD=DEMO_PASSWORD,
-            PARTNER_MFA_METHOD="EMAIL",
-            PARTNER_OTP_SOURCE="imap",
-            PARTNER_IMAP_HOST=dovecot.host,
-            PARTNER_IMAP_PORT=str(dovecot.port),
-            PARTNER_IMAP_USER=dovecot.user,
-            PARTNER_IMAP_PASSWORD=dovecot.password,
-            PARTNER_IMAP_SECURITY="none",
-            PARTNER_IMAP_SENDER=SANDBOX_MAIL_FROM,
-            PARTNER_SESSION_STORE="none",
-            PARTNER_SYNC_CRON="* * * * *",
-            DATABASE_URL=database_url,
+            **partner,
             XDG_STATE_HOME=str(tmp_path / "state"),
             PREFECT_RUNNER_POLL_FREQUENCY="1",
         )

@@ -13,13 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from sandbox import (
-    DEMO_API_KEY,
-    DEMO_API_SECRET,
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
-    SandboxHandle,
-)
+from sandbox import SandboxHandle
 from tests.flows.e2e import (
     BIN,
     CLI,
@@ -30,6 +24,8 @@ from tests.flows.e2e import (
     run,
     wait_until,
 )
+from tests.support.postgres import throwaway_database
+from tests.support.settings import demo_env
 
 DEPLOYMENT = "sync-reference-data/daily"
 
@@ -47,16 +43,9 @@ class Served:
 
 def partner_env(sandbox: SandboxHandle, tmp: Path) -> dict[str, str]:
     """What a user exports before `partner-sync serve`: the sandbox, codes through Prefect."""
-    return {
-        "PARTNER_BASE_URL": sandbox.base_url,
-        "PARTNER_API_KEY": DEMO_API_KEY,
-        "PARTNER_API_SECRET": DEMO_API_SECRET,
-        "PARTNER_EMAIL": DEMO_EMAIL,
-        "PARTNER_PASSWORD": DEMO_PASSWORD,
-        "PARTNER_OTP_SOURCE": "prefect",
-        "DATABASE_URL": f"sqlite:///{tmp / 'partner_sync.db'}",
-        "XDG_STATE_HOME": str(tmp / "state"),
-    }
+    database_url = f"sqlite:///{tmp / 'partner_sync.db'}"
+    env = demo_env(sandbox.base_url, database_url, otp_source="prefect")
+    return env | {"XDG_STATE_HOME": str(tmp / "state")}
 
 
 def serve(server: PrefectServer, sandbox: SandboxHandle, tmp: Path) -> Iterator[Served]:
@@ -122,29 +111,8 @@ def test_a_deployment_run_pauses_for_the_otp_completes_and_an_overlapping_run_is
 @pytest.fixture
 def throwaway_postgres() -> Iterator[str]:
     """A new PostgreSQL database for one Prefect server, dropped afterwards."""
-    import secrets
-
-    import psycopg
-
-    name = f"prefect_e2e_{secrets.token_hex(4)}"
-    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        # A missing server is a failure, not a skip: this case is what the work-pool shape
-        # promises on PostgreSQL.
-        reason = " ".join(str(exc).split())
-        pytest.fail(
-            f"PostgreSQL on 127.0.0.1:5432 is not reachable ({reason}): start it "
-            "(`.ci/run` installs and starts it)",
-            pytrace=False,
-        )
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database("prefect_e2e") as url:
+        yield url
 
 
 @pytest.mark.postgres

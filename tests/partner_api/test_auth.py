@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import shutil
 import subprocess
 import time
@@ -14,19 +11,13 @@ import pytest
 
 from partner_api._auth import HmacAuth, compute_signature, signing_path, string_to_sign
 from sandbox import DEMO_API_KEY, DEMO_API_SECRET, SandboxHandle
+from tests.support.signing import sign_message, sign_request
 
 QUICKSTART_PATH = "/api/v1/partner/auth/login/initiate"
 QUICKSTART_BODY = b'{"email":"partner@example.com","password":"Str0ngP@ss!"}'
 SECRET = "your-api-secret-here"
 TIMESTAMP = "1709337600"
 NONCE = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
-
-
-def reference_signature(secret: str, message: bytes) -> str:
-    """An independent computation of the published formula."""
-    return base64.b64encode(
-        hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
-    ).decode()
 
 
 def test_quickstart_string_to_sign_is_the_published_layout() -> None:
@@ -62,7 +53,7 @@ def test_non_ascii_body_and_secret_are_signed_as_utf8_bytes() -> None:
     body = '{"name":"Zürich - 東京"}'.encode()
     secret = "sëcret-ключ"
     message = string_to_sign("POST", "/api/v1/partner/x", TIMESTAMP, NONCE, body)
-    assert compute_signature(secret, message) == reference_signature(secret, message)
+    assert compute_signature(secret, message) == sign_message(secret, message)
     assert body in message
 
 
@@ -108,9 +99,7 @@ def test_auth_flow_signs_the_exact_request() -> None:
     assert signed.headers["X-Api-Key"] == "sk_test"
     assert signed.headers["X-Timestamp"] == TIMESTAMP
     assert signed.headers["X-Nonce"] == NONCE
-    expected = reference_signature(
-        SECRET, string_to_sign("POST", QUICKSTART_PATH, TIMESTAMP, NONCE, QUICKSTART_BODY)
-    )
+    expected = sign_request(SECRET, "POST", QUICKSTART_PATH, TIMESTAMP, NONCE, QUICKSTART_BODY)
     assert signed.headers["Authorization"] == f"HMAC-SHA256 {expected}"
 
 

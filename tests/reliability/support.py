@@ -19,18 +19,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, MetaData, func, select
 
-from partner_sync.core.settings import Settings
-from sandbox import (
-    DEMO_API_KEY,
-    DEMO_API_SECRET,
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
-    build_items,
-)
+from sandbox import build_items
 from storage import DATASET_TABLES as SPECS
+from tests.support.caller import call_control
 from tests.support.processes import start_process, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,22 +51,6 @@ CI = Size("ci")
 FULL = Size("full")
 
 
-def make_settings(base_url: str, database_url: str, **overrides: Any) -> Settings:
-    """Demo-account settings for `base_url`, ignoring any `.env` of the developer."""
-    values: dict[str, Any] = {
-        "base_url": base_url,
-        "api_key": DEMO_API_KEY,
-        "api_secret": DEMO_API_SECRET,
-        "email": DEMO_EMAIL,
-        "password": DEMO_PASSWORD,
-        "otp_source": "sandbox",
-        "database_url": database_url,
-        "lock_timeout": 10.0,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 # -- a sandbox in its own process (`partner-sync sandbox ...`) ----------------------------------
 
 
@@ -86,11 +63,7 @@ class CliSandbox:
 
     def control(self, name: str, payload: dict[str, Any] | None = None) -> Any:
         """Call `/_sandbox/NAME` (POST with a payload, GET without)."""
-        url = f"{self.base_url}/_sandbox/{name}"
-        with httpx.Client(timeout=10) as http:
-            response = http.post(url, json=payload) if payload is not None else http.get(url)
-        response.raise_for_status()
-        return response.json()
+        return call_control(self.base_url, name, payload)
 
 
 @contextlib.contextmanager

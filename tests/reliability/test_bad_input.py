@@ -31,13 +31,13 @@ from storage.db import make_engine
 from tests.reliability.support import (
     FIGURES,
     dump_tables,
-    make_settings,
     mismatch_with_source,
     source_items,
     sync_runs,
     table_rows,
 )
 from tests.reliability.tamper import Proxy, Reply, Request, Script, envelope_of, tampering_proxy
+from tests.support.settings import demo_settings
 
 CITIES = 300
 SEED = 31
@@ -98,7 +98,7 @@ def _start_trap() -> tuple[socket.socket, list[str]]:
 def _settings(proxy: Proxy, database: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"page_size": PAGE_SIZE, "max_attempts": 2}
     values.update(overrides)
-    return make_settings(proxy.base_url, f"sqlite:///{database}", **values)
+    return demo_settings(proxy.base_url, f"sqlite:///{database}", **values)
 
 
 # -- scripts --------------------------------------------------------------------------------------

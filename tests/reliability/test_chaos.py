@@ -20,12 +20,12 @@ from tests.reliability.support import (
     Size,
     cli_sandbox,
     key_is_unique,
-    make_settings,
     mismatch_with_source,
     source_items,
     sync_runs,
     table_rows,
 )
+from tests.support.settings import demo_settings
 
 SEED = 4242
 
@@ -66,7 +66,7 @@ def test_syncs_under_faults_and_skew_leave_the_source_or_the_previous_state(
         "0",
     ) as sandbox:
         # Three attempts per request: most runs survive the faults, some datasets do not.
-        settings = make_settings(sandbox.base_url, database_url, max_attempts=3)
+        settings = demo_settings(sandbox.base_url, database_url, max_attempts=3)
         version = 1
         for run in range(runs):
             if run > 0 and rng.random() < 0.5:

@@ -28,11 +28,12 @@ from tests.reliability.support import (
     ROOT,
     Size,
     key_is_unique,
-    make_settings,
     mismatch_with_source,
     source_items,
     table_rows,
 )
+from tests.support.processes import start_process, stop_process
+from tests.support.settings import demo_env, demo_settings
 
 SEED = 99
 
@@ -76,18 +77,8 @@ def _named_points(postgres: bool, size: Size) -> list[str]:
 def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str, size: Size) -> None:
     postgres = backend == "postgresql"
     cities = _cities(size)
-    settings = make_settings(sandbox.base_url, database_url)
-    env = {
-        **os.environ,
-        "PARTNER_BASE_URL": sandbox.base_url,
-        "PARTNER_API_KEY": settings.api_key,
-        "PARTNER_API_SECRET": settings.api_secret.get_secret_value(),
-        "PARTNER_EMAIL": settings.email,
-        "PARTNER_PASSWORD": settings.password.get_secret_value(),
-        "PARTNER_OTP_SOURCE": "sandbox",
-        "PARTNER_LOCK_TIMEOUT": "10",
-        "DATABASE_URL": database_url,
-    }
+    settings = demo_settings(sandbox.base_url, database_url, lock_timeout=10)
+    env = {**os.environ, **demo_env(sandbox.base_url, database_url, lock_timeout=10)}
     engine = make_engine(database_url)
     upgrade_database(engine)
     version = 1
@@ -95,12 +86,12 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str, size: 
     assert all(o.status == "succeeded" for o in run_sync(settings).outcomes)
 
     def child(point: str) -> str:
-        process = subprocess.Popen(
+        process = start_process(
             [sys.executable, "-m", "tests.reliability.crash_child", point],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
+            stderr=None,  # a child's traceback shows in the test's output
             text=True,
         )
         assert process.stdout is not None
@@ -109,10 +100,9 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str, size: 
             if line.startswith(("STOPPED", "FINISHED")):
                 said = line.strip()
                 break
-        if said.startswith("STOPPED"):
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=60)
-        process.stdout.close()
+        if not said.startswith("STOPPED"):
+            process.wait(timeout=60)  # a finished child exits on its own
+        stop_process(process, sig=signal.SIGKILL)
         assert said, f"the crash child said nothing for {point} (exit {process.returncode})"
         return said
 

@@ -13,9 +13,6 @@ Each test is a `ci` case (150 examples, `make test`) and a `full` case (2,000, `
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import math
 import string
@@ -30,6 +27,7 @@ from hypothesis import strategies as st
 from partner_api import PartnerClient, PartnerError, RetryPolicy
 from sandbox import DEMO_API_KEY, DEMO_API_SECRET, SandboxConfig, create_app
 from tests.reliability.support import FIGURES, Size
+from tests.support.signing import sign_request
 
 CONTRACT_CODES = {
     "2000",
@@ -132,13 +130,6 @@ def _asgi(
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
-def _sign(
-    secret: str, method: str, path: bytes, timestamp: bytes, nonce: bytes, body: bytes
-) -> bytes:
-    message = b"\n".join((method.encode(), path, timestamp, nonce, body))
-    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest())
-
-
 _seen_codes: set[str] = set()
 
 
@@ -175,7 +166,8 @@ def _verifier_answers_with_a_contract_code(
     timestamp = str(int(time.time()) + skew).encode()
     nonce = uuid.uuid4().hex.encode()
     signed_path = path + (b"?" + query if query else b"")
-    signature = _sign(DEMO_API_SECRET, method, signed_path, timestamp, nonce, body)
+    parts = (signed_path.decode(), timestamp.decode(), nonce.decode())
+    signature = sign_request(DEMO_API_SECRET, method, *parts, body).encode()
     headers = {
         b"authorization": b"HMAC-SHA256 " + signature,
         b"x-api-key": DEMO_API_KEY.encode(),

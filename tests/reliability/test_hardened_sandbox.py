@@ -14,7 +14,7 @@ import sandbox._checks as sandbox_checks
 import sandbox._state as sandbox_state
 from sandbox import MFA_EMAIL, SandboxConfig, SandboxHandle, running_sandbox
 from sandbox._cli import build_parser
-from tests.sandbox.sandbox_testkit import Caller, assert_error
+from tests.support.caller import Caller, assert_error
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 CREDENTIALS = {"email": "partner@example.com", "password": "Str0ngP@ss!"}

@@ -32,7 +32,8 @@ from partner_sync.core.run import run_sync
 from partner_sync.core.settings import Settings, SettingsError, load_settings
 from sandbox import DEMO_API_SECRET, DEMO_PASSWORD, DEMO_TOTP_SECRET
 from storage.db import make_engine, upgrade_database
-from tests.reliability.support import FIGURES, CliSandbox, cli_sandbox, dump_tables, make_settings
+from tests.reliability.support import FIGURES, CliSandbox, cli_sandbox, dump_tables
+from tests.support.settings import demo_settings
 
 MASK = "**********"
 SECRET_FIELDS = {
@@ -112,7 +113,7 @@ def test_client_session_and_otp_source_reprs_hide_secrets() -> None:
 
 
 def test_a_missing_secret_is_named_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = make_settings("http://127.0.0.1:1/prometheus", "sqlite://", api_secret="")
+    settings = demo_settings("http://127.0.0.1:1/prometheus", "sqlite://", api_secret="")
     with pytest.raises(SettingsError, match="PARTNER_API_SECRET"):
         build_client(settings)
 
@@ -244,7 +245,7 @@ def test_a_whole_sync_leaves_no_secret_anywhere(
         cli_sandbox("--cities", "1200", "--fault-rate", "0.3", "--retry-after", "0") as sandbox,
         _debug_everywhere() as capture,
     ):
-        settings = make_settings(
+        settings = demo_settings(
             sandbox.base_url,
             database_url,
             otp_source=otp_source,

@@ -1,4 +1,9 @@
-"""Fixtures for the sandbox tests: a running sandbox and signing callers (see `sandbox_testkit`)."""
+"""Fixtures for the sandbox tests: a sandbox of the module's own and hand-signed callers.
+
+The names differ from `tests/conftest.py`'s on purpose: `raw_sandbox` is one sandbox per module
+(seeded with `TEST_SEED`), not the session's `sandbox`, and `logged_in_caller` is a
+`tests.support.caller.Caller` holding a token, not the session's logged-in `PartnerClient`.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +18,22 @@ from sandbox import (
     SandboxHandle,
     running_sandbox,
 )
-from tests.sandbox.sandbox_testkit import TEST_CITIES, TEST_SEED, Caller
+from tests.conftest import TEST_CITIES
+from tests.support.caller import Caller
+
+#: The seed of the module sandboxes' generated data (tests rebuild the data with it).
+TEST_SEED = 7
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxHandle]:
+def raw_sandbox() -> Iterator[SandboxHandle]:
     """One sandbox per test module (tests that change it put it back)."""
     with running_sandbox(SandboxConfig(cities=TEST_CITIES, seed=TEST_SEED)) as handle:
         yield handle
 
 
 @pytest.fixture
-def make_caller(sandbox: SandboxHandle) -> Iterator[Callable[..., Caller]]:
+def make_caller(raw_sandbox: SandboxHandle) -> Iterator[Callable[..., Caller]]:
     """Factory of callers on the module's sandbox: `make_caller(key, secret)`."""
     callers: list[Caller] = []
 
@@ -33,7 +42,7 @@ def make_caller(sandbox: SandboxHandle) -> Iterator[Callable[..., Caller]]:
         api_secret: str = DEMO_API_SECRET,
         on: SandboxHandle | None = None,
     ) -> Caller:
-        caller = Caller(on or sandbox, api_key, api_secret)
+        caller = Caller(on or raw_sandbox, api_key, api_secret)
         callers.append(caller)
         return caller
 
@@ -49,7 +58,7 @@ def caller(make_caller: Callable[..., Caller]) -> Caller:
 
 
 @pytest.fixture
-def logged_in(caller: Caller) -> Caller:
+def logged_in_caller(caller: Caller) -> Caller:
     """A caller holding a session token."""
     caller.login()
     return caller

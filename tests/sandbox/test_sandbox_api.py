@@ -23,13 +23,9 @@ from sandbox import (
     build_items,
     create_app,
 )
-from tests.sandbox.sandbox_testkit import (
-    TEST_CITIES,
-    TEST_SEED,
-    Caller,
-    assert_error,
-    now,
-)
+from tests.conftest import TEST_CITIES
+from tests.sandbox.conftest import TEST_SEED
+from tests.support.caller import Caller, assert_error, now
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 LOGOUT = "/api/v1/partner/auth/logout"
@@ -39,23 +35,25 @@ CREDENTIALS = {"email": DEMO_EMAIL, "password": "Str0ngP@ss!"}
 # -- health and envelope ------------------------------------------------------------------------
 
 
-def test_health_answers_up_without_auth_and_with_a_date(sandbox: SandboxHandle) -> None:
-    answer = httpx.get(sandbox.base_url + "/actuator/health")
+def test_health_answers_up_without_auth_and_with_a_date(raw_sandbox: SandboxHandle) -> None:
+    answer = httpx.get(raw_sandbox.base_url + "/actuator/health")
     assert answer.status_code == 200
     assert answer.json() == {"status": "UP"}
     assert abs(parsedate_to_datetime(answer.headers["date"]).timestamp() - now()) < 60
     assert "server" not in answer.headers
 
 
-def test_unknown_path_outside_the_context_is_a_4040_envelope(sandbox: SandboxHandle) -> None:
-    root = sandbox.base_url.removesuffix("/prometheus")
+def test_unknown_path_outside_the_context_is_a_4040_envelope(raw_sandbox: SandboxHandle) -> None:
+    root = raw_sandbox.base_url.removesuffix("/prometheus")
     assert_error(httpx.get(root + "/nothing/here"), 404, "4040")
 
 
 # -- login --------------------------------------------------------------------------------------
 
 
-def test_email_login_reads_the_otp_from_the_outbox(sandbox: SandboxHandle, caller: Caller) -> None:
+def test_email_login_reads_the_otp_from_the_outbox(
+    raw_sandbox: SandboxHandle, caller: Caller
+) -> None:
     initiated = caller.request("POST", INITIATE, body=CREDENTIALS).json()
     assert initiated["success"] is True and initiated["code"] == "2000"
     data = initiated["data"]
@@ -70,7 +68,7 @@ def test_email_login_reads_the_otp_from_the_outbox(sandbox: SandboxHandle, calle
     assert sent["destination"] == "p***@example.com"
     assert 0 < sent["expiresIn"] <= 300
 
-    outbox = httpx.get(sandbox.base_url + "/_sandbox/outbox", params={"sessionId": session_id})
+    outbox = httpx.get(raw_sandbox.base_url + "/_sandbox/outbox", params={"sessionId": session_id})
     messages = outbox.json()["messages"]
     assert len(messages) == 1
     assert set(messages[0]) == {"to", "sessionId", "otp", "sentAt"}
@@ -129,16 +127,18 @@ def test_unknown_login_session_is_4013(caller: Caller) -> None:
     assert_error(caller.verify(str(uuid.uuid4()), "123456"), 401, "4013")
 
 
-def test_logout_ends_the_token(logged_in: Caller) -> None:
-    assert logged_in.request("POST", LOGOUT).status_code == 200
-    assert_error(logged_in.dataset("countries"), 401, "4010")
+def test_logout_ends_the_token(logged_in_caller: Caller) -> None:
+    assert logged_in_caller.request("POST", LOGOUT).status_code == 200
+    assert_error(logged_in_caller.dataset("countries"), 401, "4010")
 
 
-def test_expire_sessions_expires_every_token(sandbox: SandboxHandle, logged_in: Caller) -> None:
-    assert logged_in.dataset("countries").status_code == 200
-    expired = httpx.post(sandbox.base_url + "/_sandbox/expire-sessions").json()
+def test_expire_sessions_expires_every_token(
+    raw_sandbox: SandboxHandle, logged_in_caller: Caller
+) -> None:
+    assert logged_in_caller.dataset("countries").status_code == 200
+    expired = httpx.post(raw_sandbox.base_url + "/_sandbox/expire-sessions").json()
     assert expired["expired"] >= 1
-    assert_error(logged_in.dataset("countries"), 401, "4010")
+    assert_error(logged_in_caller.dataset("countries"), 401, "4010")
 
 
 def test_missing_session_token_is_4010(caller: Caller) -> None:
@@ -182,12 +182,12 @@ def test_timestamp_outside_the_window_is_4031(caller: Caller, offset: int) -> No
     assert_error(answer, 403, "4031")
 
 
-def test_replayed_nonce_is_4032(sandbox: SandboxHandle, caller: Caller) -> None:
+def test_replayed_nonce_is_4032(raw_sandbox: SandboxHandle, caller: Caller) -> None:
     nonce = str(uuid.uuid4())
-    before = httpx.get(sandbox.base_url + "/_sandbox/stats").json()["nonceRejections"]
+    before = httpx.get(raw_sandbox.base_url + "/_sandbox/stats").json()["nonceRejections"]
     assert caller.request("POST", INITIATE, body=CREDENTIALS, nonce=nonce).status_code == 200
     assert_error(caller.request("POST", INITIATE, body=CREDENTIALS, nonce=nonce), 403, "4032")
-    after = httpx.get(sandbox.base_url + "/_sandbox/stats").json()["nonceRejections"]
+    after = httpx.get(raw_sandbox.base_url + "/_sandbox/stats").json()["nonceRejections"]
     assert after == before + 1
 
 
@@ -211,10 +211,10 @@ def test_web_path_is_4034(caller: Caller) -> None:
     assert_error(caller.request("GET", "/web/v1/constants/countries"), 403, "4034")
 
 
-def test_unknown_endpoint_and_dataset_are_4040(logged_in: Caller) -> None:
-    assert_error(logged_in.request("GET", "/api/v1/partner/nothing"), 404, "4040")
-    assert_error(logged_in.dataset("planets"), 404, "4040")
-    assert_error(logged_in.request("GET", INITIATE), 404, "4040")
+def test_unknown_endpoint_and_dataset_are_4040(logged_in_caller: Caller) -> None:
+    assert_error(logged_in_caller.request("GET", "/api/v1/partner/nothing"), 404, "4040")
+    assert_error(logged_in_caller.dataset("planets"), 404, "4040")
+    assert_error(logged_in_caller.request("GET", INITIATE), 404, "4040")
 
 
 # -- check order (docs/partner-api.md §2.5) -------------------------------------------------------
@@ -263,9 +263,9 @@ def test_scope_wins_over_missing_token(make_caller: Callable[..., Caller]) -> No
     assert_error(auth_only.dataset("countries"), 403, "4033")
 
 
-def test_the_query_is_part_of_the_signed_path(logged_in: Caller) -> None:
+def test_the_query_is_part_of_the_signed_path(logged_in_caller: Caller) -> None:
     path = "/api/v1/partner/constants/countries"
-    answer = logged_in.request("GET", path + "?page=0&size=5", signed_path=path)
+    answer = logged_in_caller.request("GET", path + "?page=0&size=5", signed_path=path)
     assert_error(answer, 403, "4030")
 
 
@@ -285,8 +285,8 @@ def test_sign_query_off_signs_the_path_alone(make_caller: Callable[..., Caller])
 
 
 @pytest.mark.parametrize("query", ["page=0&size=0", "page=0&size=1001", "page=x&size=5", "page=-1"])
-def test_bad_paging_is_4000(logged_in: Caller, query: str) -> None:
-    assert_error(logged_in.dataset("countries", query), 400, "4000")
+def test_bad_paging_is_4000(logged_in_caller: Caller, query: str) -> None:
+    assert_error(logged_in_caller.dataset("countries", query), 400, "4000")
 
 
 def test_body_too_large_is_4000(caller: Caller) -> None:
@@ -331,66 +331,74 @@ def test_non_numeric_timestamp_is_4031(caller: Caller) -> None:
 
 
 @pytest.mark.parametrize("dataset", ["countries", "currencies", "languages", "cities"])
-def test_pages_add_up_to_the_whole_dataset(logged_in: Caller, dataset: str) -> None:
+def test_pages_add_up_to_the_whole_dataset(logged_in_caller: Caller, dataset: str) -> None:
     expected = build_items(dataset, cities=TEST_CITIES, seed=TEST_SEED)
     size = 1000
-    first = logged_in.dataset(dataset, f"page=0&size={size}").json()["data"]
+    first = logged_in_caller.dataset(dataset, f"page=0&size={size}").json()["data"]
     assert first["totalElements"] == len(expected)
     assert first["totalPages"] == -(-len(expected) // size)
     assert first["page"] == 0 and first["size"] == size
     items = list(first["content"])
     for page in range(1, first["totalPages"]):
-        items += logged_in.dataset(dataset, f"page={page}&size={size}").json()["data"]["content"]
+        items += logged_in_caller.dataset(dataset, f"page={page}&size={size}").json()["data"][
+            "content"
+        ]
     assert items == expected
-    beyond = logged_in.dataset(dataset, f"page={first['totalPages']}&size={size}").json()
+    beyond = logged_in_caller.dataset(dataset, f"page={first['totalPages']}&size={size}").json()
     assert beyond["data"]["content"] == []
 
 
 @pytest.mark.parametrize("dataset", ["currencies", "cities"])
-def test_without_paging_data_is_the_whole_list(logged_in: Caller, dataset: str) -> None:
-    answer = logged_in.dataset(dataset)
+def test_without_paging_data_is_the_whole_list(logged_in_caller: Caller, dataset: str) -> None:
+    answer = logged_in_caller.dataset(dataset)
     assert answer.status_code == 200
     assert answer.json()["data"] == build_items(dataset, cities=TEST_CITIES, seed=TEST_SEED)
     assert answer.headers["etag"].startswith('"')
 
 
-def test_etag_gives_304_with_date_and_no_body(logged_in: Caller) -> None:
-    first = logged_in.dataset("countries", "page=0&size=50")
+def test_etag_gives_304_with_date_and_no_body(logged_in_caller: Caller) -> None:
+    first = logged_in_caller.dataset("countries", "page=0&size=50")
     etag = first.headers["etag"]
-    assert logged_in.dataset("countries", "page=0&size=50").headers["etag"] == etag
-    again = logged_in.dataset("countries", "page=0&size=50", headers={"If-None-Match": etag})
+    assert logged_in_caller.dataset("countries", "page=0&size=50").headers["etag"] == etag
+    again = logged_in_caller.dataset("countries", "page=0&size=50", headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
     assert "date" in again.headers
-    other_page = logged_in.dataset("countries", "page=1&size=50")
+    other_page = logged_in_caller.dataset("countries", "page=1&size=50")
     assert other_page.headers["etag"] != etag
-    stale = logged_in.dataset("countries", "page=0&size=50", headers={"If-None-Match": '"old"'})
+    stale = logged_in_caller.dataset(
+        "countries", "page=0&size=50", headers={"If-None-Match": '"old"'}
+    )
     assert stale.status_code == 200
 
 
 def test_data_version_2_changes_the_data_and_the_etags(
-    sandbox: SandboxHandle, logged_in: Caller
+    raw_sandbox: SandboxHandle, logged_in_caller: Caller
 ) -> None:
-    v1 = logged_in.dataset("currencies")
+    v1 = logged_in_caller.dataset("currencies")
     try:
-        switched = httpx.post(sandbox.base_url + "/_sandbox/data-version", json={"version": 2})
+        switched = httpx.post(raw_sandbox.base_url + "/_sandbox/data-version", json={"version": 2})
         assert switched.json() == {"version": 2}
-        v2 = logged_in.dataset("currencies")
+        v2 = logged_in_caller.dataset("currencies")
         assert v2.headers["etag"] != v1.headers["etag"]
         assert v2.json()["data"] == build_items("currencies", version=2, seed=TEST_SEED)
-        stale = logged_in.dataset("currencies", headers={"If-None-Match": v1.headers["etag"]})
+        stale = logged_in_caller.dataset(
+            "currencies", headers={"If-None-Match": v1.headers["etag"]}
+        )
         assert stale.status_code == 200
     finally:
-        httpx.post(sandbox.base_url + "/_sandbox/data-version", json={"version": 1})
-    assert logged_in.dataset("currencies").headers["etag"] == v1.headers["etag"]
+        httpx.post(raw_sandbox.base_url + "/_sandbox/data-version", json={"version": 1})
+    assert logged_in_caller.dataset("currencies").headers["etag"] == v1.headers["etag"]
 
 
 # -- the sandbox's own behaviour -----------------------------------------------------------------
 
 
-def test_stats_have_the_documented_shape(sandbox: SandboxHandle, logged_in: Caller) -> None:
-    stats = httpx.get(sandbox.base_url + "/_sandbox/stats").json()
+def test_stats_have_the_documented_shape(
+    raw_sandbox: SandboxHandle, logged_in_caller: Caller
+) -> None:
+    stats = httpx.get(raw_sandbox.base_url + "/_sandbox/stats").json()
     for key in ("requests", "logins", "initiates", "nonceRejections", "faultsInjected"):
         assert isinstance(stats[key], int)
     assert stats["logins"] >= 1 and stats["initiates"] >= 1
@@ -420,15 +428,17 @@ def test_clock_skew_shifts_the_date_header_and_the_window(
         )
 
 
-def test_rate_limit_answers_429_with_retry_after(sandbox: SandboxHandle, caller: Caller) -> None:
+def test_rate_limit_answers_429_with_retry_after(
+    raw_sandbox: SandboxHandle, caller: Caller
+) -> None:
     try:
-        httpx.post(sandbox.base_url + "/_sandbox/config", json={"rateLimit": 0.01})
+        httpx.post(raw_sandbox.base_url + "/_sandbox/config", json={"rateLimit": 0.01})
         assert caller.request("POST", INITIATE, body=CREDENTIALS).status_code == 200
         limited = caller.request("POST", INITIATE, body=CREDENTIALS)
         assert_error(limited, 429, "4290")
         assert int(limited.headers["retry-after"]) >= 1
     finally:
-        httpx.post(sandbox.base_url + "/_sandbox/config", json={"rateLimit": None})
+        httpx.post(raw_sandbox.base_url + "/_sandbox/config", json={"rateLimit": None})
     assert caller.request("POST", INITIATE, body=CREDENTIALS).status_code == 200
 
 
@@ -444,8 +454,8 @@ def test_control_surface_answers_only_loopback_clients() -> None:
     assert_error(asyncio.run(ask(("10.1.2.3", 5000))), 404, "4040")
 
 
-def test_bad_control_requests_are_4000(sandbox: SandboxHandle) -> None:
-    base = sandbox.base_url + "/_sandbox"
+def test_bad_control_requests_are_4000(raw_sandbox: SandboxHandle) -> None:
+    base = raw_sandbox.base_url + "/_sandbox"
     assert_error(httpx.post(base + "/data-version", json={"version": 3}), 400, "4000")
     assert_error(httpx.post(base + "/config", json={"faultRate": 2}), 400, "4000")
     assert_error(httpx.post(base + "/config", content=b"{"), 400, "4000")
@@ -488,7 +498,7 @@ _HEADER_TEXT = st.text(
     body=_ANY_BYTES,
 )
 def test_hostile_requests_get_contract_errors_never_a_crash(
-    sandbox: SandboxHandle,
+    raw_sandbox: SandboxHandle,
     method: str,
     path: str,
     query: str,
@@ -504,7 +514,7 @@ def test_hostile_requests_get_contract_errors_never_a_crash(
         "X-Nonce": nonce,
         "X-Session-Token": nonce,
     }
-    url = sandbox.base_url + path + (f"?{query}" if query else "")
+    url = raw_sandbox.base_url + path + (f"?{query}" if query else "")
     with httpx.Client(timeout=10) as http:
         answer = http.request(
             method,

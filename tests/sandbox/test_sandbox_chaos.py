@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from sandbox import FAULT_KINDS, SandboxConfig, SandboxHandle, running_sandbox
-from tests.sandbox.sandbox_testkit import Caller
+from tests.support.caller import Caller
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 CREDENTIALS = {"email": "partner@example.com", "password": "Str0ngP@ss!"}

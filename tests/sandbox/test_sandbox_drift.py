@@ -10,7 +10,8 @@ import pytest
 from partner_api.datasets import DATASETS
 from sandbox import NEW_FIELD, SandboxConfig, SandboxHandle, build_items, type_drift_of
 from sandbox._cli import build_parser
-from tests.sandbox.sandbox_testkit import TEST_SEED, Caller, assert_error
+from tests.sandbox.conftest import TEST_SEED
+from tests.support.caller import Caller, assert_error
 
 CITIES = 300
 

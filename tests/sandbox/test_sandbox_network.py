@@ -11,7 +11,7 @@ import pytest
 
 from sandbox import SandboxConfig, SandboxHandle, SandboxState, running_sandbox
 from sandbox._cli import build_parser
-from tests.sandbox.sandbox_testkit import Caller, assert_error
+from tests.support.caller import Caller, assert_error
 
 INITIATE = "/api/v1/partner/auth/login/initiate"
 CREDENTIALS = {"email": "partner@example.com", "password": "Str0ngP@ss!"}

@@ -31,7 +31,8 @@ from sandbox import (
     main,
     running_sandbox,
 )
-from tests.sandbox.sandbox_testkit import Caller
+from tests.support.caller import Caller
+from tests.support.processes import start_process, stop_process
 
 # The quickstart's recipe, with its PATH variable renamed (assigning PATH breaks the shell).
 QUICKSTART_SCRIPT = r"""
@@ -63,11 +64,11 @@ def require_tools(tools: dict[str, str]) -> None:
         pytest.fail(f"missing tools: run `apt-get install {' '.join(missing)}`", pytrace=False)
 
 
-def test_the_quickstart_shell_recipe_is_accepted(sandbox: SandboxHandle) -> None:
+def test_the_quickstart_shell_recipe_is_accepted(raw_sandbox: SandboxHandle) -> None:
     require_tools(QUICKSTART_TOOLS)
     env = {
         **os.environ,
-        "BASE": sandbox.base_url,
+        "BASE": raw_sandbox.base_url,
         "API_KEY": DEMO_API_KEY,
         "API_SECRET": DEMO_API_SECRET,
         "NONCE": str(uuid.uuid4()),
@@ -107,7 +108,7 @@ def test_email_otp_is_delivered_to_the_maildir(
 
 
 def test_cli_prints_the_base_url_and_credentials_then_serves(tmp_path: Path) -> None:
-    process = subprocess.Popen(
+    process = start_process(
         [
             *[sys.executable, "-m", "sandbox", "--port", "0", "--cities", "20"],
             *["--latency", "40", "--latency-jitter", "5", "--drift-type", "cities"],
@@ -136,12 +137,7 @@ def test_cli_prints_the_base_url_and_credentials_then_serves(tmp_path: Path) -> 
         assert (config["latencyMs"], config["latencyJitterMs"]) == (40, 5)
         assert config["driftType"] == ["cities"] and config["driftNewField"] == []
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, sig=signal.SIGINT, timeout=15)
     assert process.returncode == 0
 
 

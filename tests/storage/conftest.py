@@ -2,8 +2,9 @@
 
 PostgreSQL is the server on 127.0.0.1:5432 (user `postgres`, database `test`, trust auth).
 Each test gets its own schema (`t_<uuid>`, reached through `search_path` in the URL),
-dropped afterwards. If the server does not answer, the PostgreSQL cases fail: CI has it.
-`PARTNER_SYNC_SKIP_POSTGRES=1` is the one way to skip them (say, on a laptop without it).
+dropped afterwards (`tests.support.postgres`). If the server does not answer, the PostgreSQL
+cases fail in one line naming `make provision`; they never skip. `-m "not postgres"` leaves
+them out on purpose.
 """
 
 from __future__ import annotations

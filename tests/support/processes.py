@@ -65,14 +65,18 @@ def stop_process(
 
 @contextlib.contextmanager
 def running_process(
-    argv: Sequence[str], *, sig: signal.Signals = signal.SIGTERM, **options: Any
+    argv: Sequence[str],
+    *,
+    sig: signal.Signals = signal.SIGTERM,
+    timeout: float = STOP_TIMEOUT,
+    **options: Any,
 ) -> Iterator[subprocess.Popen[Any]]:
-    """`start_process(argv, **options)` for the block, `stop_process` (with `sig`) after it."""
+    """`start_process(argv, **options)` for the block, `stop_process` (`sig`, `timeout`) after."""
     process = start_process(argv, **options)
     try:
         yield process
     finally:
-        stop_process(process, sig=sig)
+        stop_process(process, sig=sig, timeout=timeout)
 
 
 def _signal_group(process: subprocess.Popen[Any], sig: signal.Signals) -> None:

@@ -41,6 +41,7 @@ from sandbox import (
 )
 from tests.support.dovecot import DovecotServer, running_dovecot
 from tests.support.ports import free_port
+from tests.support.settings import demo_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -427,12 +428,9 @@ def test_settings_name_the_missing_or_invalid_variable(
 def test_a_whole_sync_logs_in_through_the_mailbox_with_no_human(
     dovecot: DovecotServer, mail_sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        base_url=mail_sandbox.base_url,
-        api_key=DEMO_API_KEY,
-        api_secret=DEMO_API_SECRET,
-        email=DEMO_EMAIL,
-        password=DEMO_PASSWORD,
+    settings = demo_settings(
+        mail_sandbox.base_url,
+        f"sqlite:///{tmp_path / 'partner_sync.db'}",
         otp_source="imap",
         imap_host=dovecot.host,
         imap_port=dovecot.port,
@@ -440,7 +438,6 @@ def test_a_whole_sync_logs_in_through_the_mailbox_with_no_human(
         imap_password=dovecot.password,
         imap_sender=SANDBOX_MAIL_FROM,
         imap_security="none",
-        database_url=f"sqlite:///{tmp_path / 'partner_sync.db'}",
     )
 
     outcomes = run_sync(settings).outcomes

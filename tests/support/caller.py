@@ -1,14 +1,12 @@
-"""Helpers of the sandbox tests: a tiny signing caller and envelope checks.
+"""A hand-signed caller of the partner API, the sandbox's control surface, envelope checks.
 
-The caller signs by hand (not with `partner_api`'s client) so the sandbox is tested against the
-contract's text, not against our own client's reading of it.
+The caller signs with the reference signer (`tests.support.signing`), not with `partner_api`'s
+client, so the sandbox is tested against the contract's text, not against our own client's
+reading of it; each part of a request can be broken on purpose.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -25,15 +23,7 @@ from sandbox import (
     MFA_TOTP,
     SandboxHandle,
 )
-
-TEST_CITIES = 2_500
-TEST_SEED = 7
-
-
-def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
-    """Base64 HMAC-SHA256 over the contract's string to sign."""
-    to_sign = "\n".join((method, path, timestamp, nonce)).encode() + b"\n" + body
-    return base64.b64encode(hmac.new(secret.encode(), to_sign, hashlib.sha256).digest()).decode()
+from tests.support.signing import sign_request
 
 
 class Caller:
@@ -76,7 +66,7 @@ class Caller:
             content = b"" if body is None else json.dumps(body).encode()
         nonce = nonce or str(uuid.uuid4())
         timestamp = timestamp or str(self.server_time())
-        sig = signature or sign(
+        sig = signature or sign_request(
             secret or self.api_secret, method, signed_path or path, timestamp, nonce, content
         )
         sent = {
@@ -136,6 +126,15 @@ class Caller:
         """GET a dataset (with an optional `?query`)."""
         path = f"/api/v1/partner/constants/{name}" + (f"?{query}" if query else "")
         return self.request("GET", path, **kwargs)
+
+
+def call_control(base_url: str, name: str, payload: dict[str, Any] | None = None) -> Any:
+    """Call the sandbox's control surface `/_sandbox/NAME` (POST with a payload, GET without)."""
+    url = f"{base_url}/_sandbox/{name}"
+    with httpx.Client(timeout=10) as http:
+        response = http.post(url, json=payload) if payload is not None else http.get(url)
+    response.raise_for_status()
+    return response.json()
 
 
 def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
