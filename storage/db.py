@@ -24,7 +24,6 @@ The database schema is created and upgraded by the alembic migrations in
 from __future__ import annotations
 
 import functools
-
 import hashlib
 import re
 import sqlite3
