@@ -126,19 +126,22 @@ class ChangeLog:
         self.total += 1
         self.sample.append(Change(self.run_id, self.spec.name, ChangeKind.LOADED, rows=rows))
 
-    def record_gone(self) -> int:
-        """Record the rows the sweep is about to mark deleted (call it just before)."""
-        recorded = int(self.conn.execute(self.sql.record_gone, {"run_id": self.run_id}).rowcount)
-        self.total += recorded
+    def record_gone(self, gone: int) -> None:
+        """Record the `gone` rows the sweep is about to mark deleted (call it just before).
+
+        The sweep counted them under the dataset's lock; the INSERT ... SELECT's own
+        rowcount is not reliable on every driver.
+        """
+        self.conn.execute(self.sql.record_gone, {"run_id": self.run_id})
+        self.total += gone
         room = SAMPLE_SIZE - len(self.sample)
-        if recorded and room > 0:
+        if gone and room > 0:
             keys = self.conn.execute(
                 self.sql.gone_sample, {"run_id": self.run_id, "limit": room}
             ).scalars()
             self.sample += [
                 Change(self.run_id, self.spec.name, ChangeKind.DELETED, key) for key in keys
             ]
-        return recorded
 
     def _insert(self, entries: list[tuple[Any, ...]]) -> None:
         if not entries:

@@ -237,6 +237,6 @@ def _sweep(writer: BatchWriter, *, max_delete_fraction: float, allow_mass_delete
                 limit=max_delete_fraction,
             )
     if writer.changes is not None:
-        writer.changes.record_gone()
+        writer.changes.record_gone(gone)
     marked = conn.execute(writer.sql.mark_gone, {"now": writer.now}).rowcount
     return int(marked)
