@@ -26,7 +26,6 @@ from .data import (
     T1,
     T2,
     T3,
-    Read,
     by_key,
     cities,
     city,
@@ -68,7 +67,7 @@ def test_a_first_load_records_one_entry_for_the_whole_table(engine: Engine) -> N
 
 def test_each_key_and_each_changed_field_is_recorded(engine: Engine) -> None:
     sync_dataset(engine, CITIES, pages_of(cities(100)), now=T0)
-    items = cities(100)[:95] + [city(200), city(201)]  # 96..100 gone, 200 and 201 new
+    items = [*cities(100)[:95], city(200), city(201)]  # 96..100 gone, 200 and 201 new
     items[9] = city(10, name="Renamed", population=1)
     items[19] = city(20, latitude=-1.25)
 
