@@ -28,7 +28,8 @@ def _value(value: Any) -> str:
 def describe_fields(change: Change) -> str:
     """`name: "Old" → "New"; population: 1 → 2`, or a note for a change without fields."""
     if change.kind == ChangeKind.LOADED:
-        rows = f"{change.rows:,} rows" if change.rows is not None else "every row"
+        count = change.rows
+        rows = "every row" if count is None else f"{count:,} row{'' if count == 1 else 's'}"
         return f"first load: {rows} inserted"
     if not change.fields:
         return ""
