@@ -200,3 +200,19 @@ def test_schema_drift_new_field_reported_once_type_change_refused(
     assert status.returncode == 0, status.stderr
     drift_lines = [ln for ln in status.stdout.splitlines() if NEW_FIELD in ln]
     assert len(drift_lines) == 1 and "countries" in drift_lines[0]
+
+
+def test_since_takes_a_date_and_excludes_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from partner_sync.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert main(["changes", "--since", "2026-01-31", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["changes", "--run", "1", "--since", "2026-01-31"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "partner-sync: error: give --run or --since, not both"
+    )
+    assert main(["changes", "--since", "yesterday"]) == 2
