@@ -186,6 +186,9 @@ def parse_envelope(
     except ValidationError as exc:
         if not _looks_like_envelope(body):
             return None
+        item_problem = _describe_item_problem(exc, body, page_of) if page_of and ok else None
+        if item_problem is not None:
+            raise InvalidResponseError(item_problem, status=status) from None
         raise InvalidResponseError(
             f"{method} {path} answered {status} with an envelope that breaks the contract: "
             f"{_summarize_validation(exc)}; nothing was changed",
@@ -280,3 +283,51 @@ def _summarize_validation(exc: ValidationError) -> str:
         parts.append(f"{where}: {error['msg']}")
     more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
     return "; ".join(parts) + more
+
+
+#: JSON's names for the Python types an item's value can have, for "got text" in a message.
+_JSON_TYPE_NAMES = {
+    type(None): "null",
+    str: "text",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def _describe_item_problem(exc: ValidationError, body: bytes, dataset: str) -> str | None:
+    """One line for an item field that breaks docs/partner-api.md §2.4, naming one sample key.
+
+    Schema drift of a known field (a number sent as text, a required field sent as null or
+    left out) refuses the dataset: the line names the field, what came instead and the key
+    of the first item that shows it, so the partner can be told exactly what changed. None
+    when the problem is not in an item's field (the envelope or paging itself is broken).
+    """
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        if len(loc) < 4 or loc[:2] != ("data", "content") or not isinstance(loc[2], int):
+            continue
+        index, field = loc[2], str(loc[3])
+        what = error["msg"]
+        if error["type"].endswith("_type"):  # a type error: say what came instead
+            what += f", got {_JSON_TYPE_NAMES.get(type(error.get('input')), 'something else')}"
+        key_field = DATASETS[dataset].key
+        return (
+            f"{dataset}: field {field!r} is not what the contract says ({what}) in "
+            f"{_sample_item(body, index, key_field)} (data.content.{index}); {dataset} is "
+            "refused, its stored rows are kept"
+        )
+    return None
+
+
+def _sample_item(body: bytes, index: int, key_field: str) -> str:
+    """`item code 'AD'`: the key of the `index`-th item, read from the body (only on errors)."""
+    try:
+        key = json.loads(body)["data"]["content"][index][key_field]
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        return f"item {index}"
+    if not isinstance(key, str | int) or isinstance(key, bool):
+        return f"item {index}"
+    return f"item {key_field} {clip(key)!r}" if isinstance(key, str) else f"item {key_field} {key}"

@@ -28,9 +28,12 @@ T = TypeVar("T")
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FIELD_CHARS, strict=True)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, strict=True)]
 #: Integers the databases can hold (BIGINT): a 400-digit population is an error, not a row.
-BigInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+#: Strict: a number the partner starts sending as text ("12") is a type change to refuse,
+#: not something to coerce silently.
+BigInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1, strict=True)]
 #: A coordinate is a finite number: NaN and infinities would be stored as NULL or garbage.
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+#: Strict as `BigInt` (an integer is still a number: JSON `12` is accepted as 12.0).
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 
 class Envelope(BaseModel, Generic[T]):

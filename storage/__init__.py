@@ -9,12 +9,15 @@ No Prefect and no settings here: every function takes explicit arguments.
 - `sync_dataset(engine, DATASET_TABLES[name], pages, ...) -> SyncResult`: one transaction
   per dataset (`sync`), writing in batches (`writer`) with compiled statements
   (`statements`) and keeping the run log (`runlog`).
-- `load_etags`, `dataset_counts`, `recent_runs`: what the next read and `status` need
-  (`queries`).
+- `load_etags`, `dataset_counts`, `recent_runs`, `load_changes`, `schema_drift`: what the
+  next read, `status` and `changes` need (`queries`).
+- What each run changed is kept in `sync_changes` (`changes`: why a change log), the fields
+  the partner started sending in `schema_drift` (`drift`).
 """
 
 from __future__ import annotations
 
+from .changes import Change, ChangeKind
 from .dataset_tables import DATASET_TABLES, DatasetTable
 from .db import make_engine, upgrade_database
 from .errors import (
@@ -25,14 +28,26 @@ from .errors import (
     StorageError,
     SyncLockedError,
 )
-from .queries import dataset_counts, load_etags, recent_runs
+from .queries import dataset_counts, load_changes, load_etags, recent_runs, schema_drift
 from .sync import PageSource, SyncResult, sync_dataset
-from .tables import City, Country, Currency, DatasetState, Language, RunStatus, SyncRun
+from .tables import (
+    City,
+    Country,
+    Currency,
+    DatasetState,
+    Language,
+    RunStatus,
+    SchemaDrift,
+    SyncChange,
+    SyncRun,
+)
 from .writer import DEFAULT_BATCH_SIZE
 
 __all__ = [
     "DATASET_TABLES",
     "DEFAULT_BATCH_SIZE",
+    "Change",
+    "ChangeKind",
     "City",
     "Country",
     "Currency",
@@ -45,14 +60,18 @@ __all__ = [
     "MassDeleteRefusedError",
     "PageSource",
     "RunStatus",
+    "SchemaDrift",
     "StorageError",
+    "SyncChange",
     "SyncLockedError",
     "SyncResult",
     "SyncRun",
     "dataset_counts",
+    "load_changes",
     "load_etags",
     "make_engine",
     "recent_runs",
+    "schema_drift",
     "sync_dataset",
     "upgrade_database",
 ]

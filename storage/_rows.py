@@ -67,6 +67,9 @@ class RowBuilder:
         # (`json.dumps`): SQLite stores the text, PostgreSQL casts it to jsonb. Passing
         # psycopg's Jsonb wrapper instead would serialise even the common `{}` per row.
         self._timestamp = _processor(table, "updated_at", dialect)
+        #: Wire fields the contract does not list that written items carried (kept in
+        #: `extra`), each with the first key that had it: schema drift to report.
+        self.unknown_fields: dict[str, int | str] = {}
 
     def key_of(self, item: dict[str, Any]) -> int | str:
         """The item's key, checked: present, of the dataset's key type, not empty."""
@@ -150,6 +153,7 @@ class RowBuilder:
         all_required = self._all_required
         processors = self._data_processors
         to_json = json.dumps
+        unknown = self.unknown_fields
         stamp = self._timestamp(now) if self._timestamp else now
         out: list[tuple[Any, ...]] = []
         append = out.append
@@ -172,6 +176,9 @@ class RowBuilder:
                 data = tuple(item.get(wire) for wire in wires)
                 extra_fields = {k: v for k, v in item.items() if k not in known}
                 extra = to_json(extra_fields)
+                for name in extra_fields:
+                    if name not in unknown:
+                        unknown[name] = key
             if processors:
                 values = list(data)
                 for index, proc in processors:

@@ -1,13 +1,20 @@
-"""Reads for callers and the `status` command: ETags, row counts, recent runs."""
+"""Reads for callers and the `status` and `changes` commands: ETags, row counts, recent
+runs, the change log and the schema drift seen."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
+from .changes import Change, ChangeKind
 from .dataset_tables import DATASET_TABLES, DatasetTable
-from .tables import DatasetState, SyncRun
+from .tables import DatasetState, SchemaDrift, SyncChange, SyncRun
+
+_CHANGES = SyncChange.__table__  # type: ignore[attr-defined]
+_RUNS = SyncRun.__table__  # type: ignore[attr-defined]
 
 
 def load_etags(engine: Engine, spec: DatasetTable) -> dict[str, str]:
@@ -37,5 +44,73 @@ def recent_runs(
     statement = sm_select(SyncRun).order_by(col(SyncRun.id).desc()).limit(limit)
     if dataset is not None:
         statement = statement.where(SyncRun.dataset == dataset.name)
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.exec(statement).all())
+
+
+def load_changes(
+    engine: Engine,
+    *,
+    dataset: DatasetTable | None = None,
+    run_id: int | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[Change]:
+    """Change log entries, oldest first: of run `run_id`, of the runs started at or after
+    `since`, or (neither given) of each dataset's latest run that changed something.
+
+    `dataset` narrows to one dataset; `limit` caps the number of entries. Each entry
+    carries when its run started, and a `loaded` entry how many rows the first load wrote.
+    """
+    if run_id is not None and since is not None:
+        raise ValueError("give run_id or since, not both")
+    if since is not None and since.tzinfo is None:
+        raise ValueError("since must be timezone-aware")
+    changes, runs = _CHANGES, _RUNS
+    statement = (
+        select(
+            changes.c.run_id,
+            changes.c.dataset,
+            changes.c.kind,
+            changes.c.key,
+            changes.c.fields,
+            runs.c.started_at,
+            runs.c.inserted,
+        )
+        .join(runs, runs.c.id == changes.c.run_id)
+        .order_by(changes.c.run_id, changes.c.id)
+    )
+    if dataset is not None:
+        statement = statement.where(changes.c.dataset == dataset.name)
+    if run_id is not None:
+        statement = statement.where(changes.c.run_id == run_id)
+    elif since is not None:
+        statement = statement.where(runs.c.started_at >= since)
+    else:
+        latest = select(func.max(changes.c.run_id)).group_by(changes.c.dataset)
+        if dataset is not None:
+            latest = latest.where(changes.c.dataset == dataset.name)
+        statement = statement.where(changes.c.run_id.in_(latest))
+    if limit is not None:
+        statement = statement.limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(statement).all()
+    return [
+        Change(
+            run_id=row.run_id,
+            dataset=row.dataset,
+            kind=row.kind,
+            key=row.key,
+            fields=row.fields,
+            at=row.started_at,
+            rows=row.inserted if row.kind == ChangeKind.LOADED else None,
+        )
+        for row in rows
+    ]
+
+
+def schema_drift(engine: Engine) -> list[SchemaDrift]:
+    """Every field a dataset's partner sent that its table lacks, by dataset and field."""
+    statement = sm_select(SchemaDrift).order_by(col(SchemaDrift.dataset), col(SchemaDrift.field))
     with Session(engine, expire_on_commit=False) as session:
         return list(session.exec(statement).all())

@@ -6,7 +6,8 @@ writer can run it as a plain DBAPI executemany of tuples. It is only ever given 
 are new or changed (the writer compares content hashes first), so it has no WHERE clause
 of its own. The other statements use the temporary "seen" table of the keys one read
 delivered: to record them, to find a key delivered twice, and to sweep the rows the read
-did not deliver.
+did not deliver. The change log's (`storage.changes`) read the old values of changed
+keys, insert change rows, and record the rows a sweep marks deleted.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    insert,
     literal,
     null,
     select,
@@ -40,6 +42,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
 
 from .dataset_tables import DatasetTable
+from .tables import SyncChange
+
+_CHANGES: Table = SyncChange.__table__  # type: ignore[attr-defined]
+#: The columns of a change row, in the order `insert_change` takes them.
+CHANGE_COLUMNS = ("run_id", "dataset", "key", "kind", "fields")
 
 #: The bookkeeping columns an upsert writes after the data columns; `RowBuilder.rows`
 #: appends their values in this order.
@@ -91,6 +98,10 @@ class Statements:
     any_row: Executable
     count_live_and_gone: Executable
     mark_gone: Executable
+    old_values: str
+    insert_change: str
+    record_gone: Executable
+    gone_sample: Executable
 
 
 def _compile_upsert(spec: DatasetTable, order: tuple[str, ...], dialect: str) -> str:
@@ -168,4 +179,40 @@ def statements(spec: DatasetTable, dialect: str) -> Statements:
         mark_gone=update(table)
         .where(gone)
         .values(deleted_at=bindparam("now"), updated_at=bindparam("now")),
+        # (key, data columns..., extra): what `ChangeLog._diff` compares with the new item.
+        old_values=str(
+            select(key, *(table.c[c] for c in data_columns(spec)), table.c.extra)
+            .where(in_batch)
+            .compile(dialect=positional_dialect(dialect))
+        ),
+        insert_change=_compile_insert_change(dialect),
+        record_gone=insert(_CHANGES).from_select(
+            ["run_id", "dataset", "key", "kind"],
+            select(
+                bindparam("run_id", type_=Integer),
+                literal(spec.name),
+                cast(key, Text),
+                literal("deleted"),
+            )
+            .where(gone)
+            .order_by(key),
+        ),
+        gone_sample=select(_CHANGES.c.key)
+        .where(_CHANGES.c.run_id == bindparam("run_id"), _CHANGES.c.kind == "deleted")
+        .order_by(_CHANGES.c.id)
+        .limit(bindparam("limit")),
     )
+
+
+def _compile_insert_change(dialect: str) -> str:
+    # Against a copy without the generated id, so PostgreSQL's compiler adds no RETURNING
+    # (an executemany of tuples wants none).
+    table = Table(
+        _CHANGES.name, MetaData(), *(Column(c, _CHANGES.c[c].type) for c in CHANGE_COLUMNS)
+    )
+    compiled = insert(table).compile(
+        dialect=positional_dialect(dialect), column_keys=list(CHANGE_COLUMNS)
+    )
+    if tuple(compiled.positiontup or ()) != CHANGE_COLUMNS:
+        raise RuntimeError("sync_changes: insert parameters out of the expected order")
+    return str(compiled.string)

@@ -5,7 +5,9 @@ starts a run row (`storage.runlog`), writes the read in batches (`storage.writer
 sweeps: it marks `deleted_at` on live rows the read did not deliver (never removing a
 row), unless that would touch more than `max_delete_fraction` of the live rows or the
 read was empty: then `MassDeleteRefusedError` and nothing changes. The ETags and
-`dataset_state` are saved, and the run row finished, in the same transaction.
+`dataset_state` are saved, and the run row finished, in the same transaction, as are
+what the run changed (`storage.changes`, unless `track_changes=False`), the fields the
+partner started sending (`storage.drift`) and the pruning of old change rows.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, text
 
 from . import runlog
 from ._locks import begin_locked
+from .changes import Change, prune_changes
 from .dataset_tables import DatasetTable
+from .drift import record_new_fields
 from .errors import MassDeleteRefusedError, StorageError
 from .tables import RunStatus
 from .writer import DEFAULT_BATCH_SIZE, BatchWriter
@@ -53,6 +57,9 @@ class SyncResult:
     there for callers that build a result for a failure themselves). The counts are rows:
     `inserted` new, `updated` changed or back after a delete, `unchanged` delivered
     but not written, `deleted` newly marked deleted. `run_id` is the `sync_runs` row.
+    `changes` are the first `storage.changes.SAMPLE_SIZE` entries the run wrote to the
+    change log, `changes_total` how many it wrote in all; `new_fields` the fields the
+    partner sent for the first time (kept in `extra`), each with a key that had it.
     """
 
     dataset: str
@@ -64,6 +71,9 @@ class SyncResult:
     run_id: int | None
     seconds: float
     error: str | None = None
+    changes: tuple[Change, ...] = ()
+    changes_total: int = 0
+    new_fields: tuple[tuple[str, str], ...] = ()
 
 
 def sync_dataset(
@@ -76,6 +86,8 @@ def sync_dataset(
     lock_timeout: float = 30.0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     now: datetime | None = None,
+    track_changes: bool = True,
+    changes_retention: timedelta | None = None,
 ) -> SyncResult:
     """Make the table of `spec`'s dataset equal to what `pages` delivers, in one transaction.
 
@@ -87,6 +99,10 @@ def sync_dataset(
     (`MassDeleteRefusedError`). On any error the transaction rolls back completely, a
     `failed` run is recorded, and the error is re-raised. `now` fixes the timestamps
     (tests); by default it is the current UTC time.
+
+    `track_changes` keeps the change log (off only to measure what it costs);
+    `changes_retention`, when given, deletes the dataset's change rows of runs started
+    longer ago than that, at the end of a successful sync.
     """
     if not isinstance(spec, DatasetTable):
         raise TypeError(f"pass the dataset's DatasetTable (storage.DATASET_TABLES), not {spec!r}")
@@ -96,6 +112,8 @@ def sync_dataset(
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
+    if changes_retention is not None and changes_retention <= timedelta(0):
+        raise ValueError(f"changes_retention must be positive, not {changes_retention}")
     stamp = now or datetime.now(UTC)
     started = time.perf_counter()
     run_id: int | None = None
@@ -104,8 +122,16 @@ def sync_dataset(
         try:
             with transaction:
                 run_id = runlog.start_run(engine, conn, spec, stamp)
-                writer = BatchWriter(conn, spec, run_id=run_id, now=stamp, batch_size=batch_size)
+                writer = BatchWriter(
+                    conn,
+                    spec,
+                    run_id=run_id,
+                    now=stamp,
+                    batch_size=batch_size,
+                    track_changes=track_changes,
+                )
                 counts = writer.write(pages)
+                changes = writer.changes
                 not_modified = bool(getattr(pages, "not_modified", False))
                 if not_modified:
                     if counts.seen:
@@ -121,6 +147,13 @@ def sync_dataset(
                         allow_mass_delete=allow_mass_delete,
                     )
                     status = RunStatus.SUCCEEDED
+                    if changes is not None and writer.initial_load and counts.inserted:
+                        changes.record_loaded(counts.inserted)
+                new_fields = record_new_fields(
+                    conn, spec, writer.rows.unknown_fields, run_id=run_id, at=stamp
+                )
+                if changes_retention is not None:
+                    prune_changes(conn, spec, before=stamp - changes_retention)
                 writer.finish()
                 etags = None if not_modified else dict(getattr(pages, "etags", None) or {})
                 runlog.save_state(conn, spec, run_id=run_id, at=stamp, etags=etags)
@@ -131,6 +164,16 @@ def sync_dataset(
             )
             raise
     seconds = time.perf_counter() - started
+    for field, key in new_fields.items():
+        # After the commit: a rolled-back run recorded nothing and will report it again.
+        logger.warning(
+            "%s: the partner sends a field the contract does not list: %r (e.g. %s %s); "
+            "kept in the rows' extra",
+            spec.name,
+            field,
+            spec.key,
+            key,
+        )
     logger.info(
         "%s: %s in %.2fs (inserted %d, updated %d, unchanged %d, deleted %d, run %s)",
         spec.name,
@@ -151,6 +194,9 @@ def sync_dataset(
         deleted=counts.deleted,
         run_id=run_id,
         seconds=seconds,
+        changes=tuple(changes.sample) if changes is not None else (),
+        changes_total=changes.total if changes is not None else 0,
+        new_fields=tuple((field, str(key)) for field, key in new_fields.items()),
     )
 
 
@@ -190,5 +236,7 @@ def _sweep(writer: BatchWriter, *, max_delete_fraction: float, allow_mass_delete
                 live=live,
                 limit=max_delete_fraction,
             )
+    if writer.changes is not None:
+        writer.changes.record_gone(gone)
     marked = conn.execute(writer.sql.mark_gone, {"now": writer.now}).rowcount
     return int(marked)

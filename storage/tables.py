@@ -6,6 +6,10 @@ columns of a sync, defined once in `Tracked`: `extra` (fields the contract does 
 `content_hash` and `last_seen_run_id`. Rows are never removed: a row the source dropped
 gets `deleted_at`. Which table stores which dataset is `storage.dataset_tables`.
 
+Beside them: `sync_runs` (one row per sync of a dataset), `dataset_state` (ETags),
+`sync_changes` (what each run changed, key by key: `storage.changes` says why a change
+log rather than history tables) and `schema_drift` (fields the partner started sending).
+
 The alembic migrations under `storage/migrations/` create these tables; `create_all` is
 not used for real databases.
 """
@@ -16,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, Text, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -164,3 +168,39 @@ class DatasetState(SQLModel, table=True):
     etags: dict[str, str] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
     last_success_run_id: int | None = Field(default=None, foreign_key="sync_runs.id")
     last_success_at: datetime | None = _timestamp_field(nullable=True)
+
+
+class SyncChange(SQLModel, table=True):
+    """One key a sync changed: inserted, updated (with its fields), deleted or restored.
+
+    Written in the sync's own transaction, so a rolled-back run leaves none. `key` is the
+    row's key as text (NULL for the one `loaded` entry of a first load into an empty
+    table); `fields` maps each changed wire field to `[old, new]` (updates and restores).
+    """
+
+    __tablename__ = "sync_changes"
+    # `changes --dataset D` and retention look a dataset's changes up by run.
+    __table_args__ = (Index("ix_sync_changes_dataset_run_id", "dataset", "run_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="sync_runs.id", index=True)
+    dataset: str
+    key: str | None = Field(default=None, sa_type=Text)
+    kind: str
+    fields: dict[str, Any] | None = Field(default=None, sa_type=JSONType, nullable=True)
+
+
+class SchemaDrift(SQLModel, table=True):
+    """A field the partner sends that the dataset's table has no column for (kept in `extra`).
+
+    One row per dataset and field, written by the first run that saw it: the field is
+    reported once, not on every run.
+    """
+
+    __tablename__ = "schema_drift"
+
+    dataset: str = Field(primary_key=True)
+    field: str = Field(primary_key=True)
+    first_run_id: int = Field(foreign_key="sync_runs.id")
+    first_seen_at: datetime = _timestamp_field(nullable=False)
+    sample_key: str = Field(sa_type=Text)

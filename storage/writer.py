@@ -9,7 +9,9 @@ the dataset. Per batch:
 2. one SELECT fetches the stored `content_hash` and `deleted_at` of the batch's keys;
 3. new rows, changed rows and rows coming back after a delete are written with one
    bulk upsert (`storage.statements`), executemany of parameter tuples (see
-   `storage._rows`); unchanged rows are not written at all.
+   `storage._rows`); unchanged rows are not written at all;
+4. with change tracking on, before that upsert, the change log (`storage.changes`) reads
+   the old values of the changed keys only and records every new and changed key.
 
 An initial load (the table has no row at all) skips the seen table: any stored row a
 batch's SELECT finds was written by this very read, so it is a duplicate, and there is
@@ -19,7 +21,6 @@ nothing to sweep.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ from sqlalchemy import Connection
 
 from ._canonical import _encode_batch
 from ._rows import RowBuilder
+from .changes import ChangeLog
+from .changes import keys_param as keys_param_of
 from .dataset_tables import DatasetTable
 from .statements import seen_table, statements
 
@@ -55,11 +58,19 @@ class BatchWriter:
     """Writes one read of one dataset inside the caller's transaction.
 
     `write(pages)` first, then the sync may sweep (`initial_load`, `seen` and `sql` tell
-    it how), then `finish()`.
+    it how), then `finish()`. With `track_changes`, `changes` is the run's `ChangeLog`
+    (the writer records inserts, updates and restores; the sweep the deletes).
     """
 
     def __init__(
-        self, conn: Connection, spec: DatasetTable, *, run_id: int, now: datetime, batch_size: int
+        self,
+        conn: Connection,
+        spec: DatasetTable,
+        *,
+        run_id: int,
+        now: datetime,
+        batch_size: int,
+        track_changes: bool = True,
     ) -> None:
         self.conn = conn
         self.spec = spec
@@ -71,6 +82,7 @@ class BatchWriter:
         self.rows = RowBuilder(spec, conn.dialect)
         self.seen = seen_table(spec)
         self.counts = Counts()
+        self.changes = ChangeLog(conn, spec, run_id=run_id) if track_changes else None
         self._batches = 0
         # An initial load (the table has no row at all, not even a deleted one) needs no
         # seen table: every row found by a batch's SELECT was written by this read, so
@@ -96,15 +108,12 @@ class BatchWriter:
             self._flush(pending)
         return self.counts
 
-    def _keys_param(self, keys: list[Any]) -> Any:
-        return keys if self.dialect == "postgresql" else json.dumps(keys)
-
     def _flush(self, items: list[dict[str, Any]]) -> None:
         conn = self.conn
         sql = self.sql
         batch = self.rows.index(items)
         keys = list(batch)
-        keys_param = self._keys_param(keys)
+        keys_param = keys_param_of(keys, self.dialect)
         self._batches += 1
         if not self.initial_load:
             seen = conn.execute(sql.record_seen, {"keys": keys_param, "batch": self._batches})
@@ -136,6 +145,11 @@ class BatchWriter:
         counts.inserted += len(new)
         counts.updated += len(changed)
         counts.unchanged += len(batch) - len(new) - len(changed)
+        if self.changes is not None and not self.initial_load and (new or changed):
+            # Before the upsert: the change log reads the old values it replaces. A first
+            # load records one entry for the whole table instead (`sync_dataset`).
+            restored = frozenset(key for key, _, _ in changed if existing[key][1])
+            self.changes.record_batch(new, changed, restored)
         if new or changed:
             rows = self.rows.rows(new + changed, now=self.now, run_id=self.run_id)
             conn.exec_driver_sql(sql.upsert, rows)

@@ -14,6 +14,7 @@ import typer
 from partner_sync.core.report import EXIT_FAILED, one_line
 from partner_sync.core.settings import SettingsError
 
+from ._changes import changes
 from ._ops import db_upgrade, secrets_push, serve, status
 from ._output import EXIT_INTERRUPTED, EXIT_USAGE, configure_logging, fail, load_sandbox
 from ._session import login, logout, otp
@@ -52,6 +53,7 @@ def sandbox(ctx: typer.Context) -> int:
 app.command()(sync)
 app.command()(demo)
 app.command()(status)
+app.command()(changes)
 app.command()(login)
 app.command()(logout)
 app.command()(otp)

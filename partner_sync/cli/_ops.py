@@ -10,7 +10,7 @@ from rich.table import Table
 from partner_api import DATASETS
 from partner_sync.core.report import EXIT_OK
 from partner_sync.core.settings import load_settings
-from storage import dataset_counts, make_engine, recent_runs, upgrade_database
+from storage import dataset_counts, make_engine, recent_runs, schema_drift, upgrade_database
 
 from ._output import EXIT_USAGE, console, fail
 
@@ -18,13 +18,14 @@ from ._output import EXIT_USAGE, console, fail
 def status(
     limit: Annotated[int, typer.Option(help="How many of the last runs to list.")] = 10,
 ) -> int:
-    """Print the last runs and the rows per table."""
+    """Print the last runs, the rows per table and fields the partner started sending."""
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
         upgrade_database(engine)
         counts = dataset_counts(engine)
         runs = recent_runs(engine, limit=limit)
+        drift = schema_drift(engine)
     finally:
         engine.dispose()
     rows_table = Table(title="rows")
@@ -51,6 +52,19 @@ def status(
     out = console()
     out.print(rows_table)
     out.print(runs_table)
+    if drift:
+        drift_table = Table(title="schema drift: fields not in the contract, kept in extra")
+        for column in ("dataset", "field", "first run", "first seen", "sample key"):
+            drift_table.add_column(column)
+        for seen in drift:
+            drift_table.add_row(
+                seen.dataset,
+                seen.field,
+                str(seen.first_run_id),
+                seen.first_seen_at.strftime("%Y-%m-%d %H:%M:%S"),
+                seen.sample_key,
+            )
+        out.print(drift_table)
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -51,6 +52,12 @@ def resolve_datasets(names: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
+def changes_retention(settings: Settings) -> timedelta | None:
+    """How long the change log is kept (`PARTNER_CHANGES_RETENTION_DAYS`); None: forever."""
+    days = settings.changes_retention_days
+    return timedelta(days=days) if days is not None else None
+
+
 def sync_one(
     client: PartnerClient,
     engine: Engine,
@@ -78,6 +85,7 @@ def sync_one(
                     max_delete_fraction=settings.max_delete_fraction,
                     allow_mass_delete=allow_mass_delete,
                     lock_timeout=settings.lock_timeout,
+                    changes_retention=changes_retention(settings),
                 )
         except DatasetChangedError as exc:
             if attempt == MAX_DATASET_RESTARTS:

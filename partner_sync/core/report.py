@@ -24,6 +24,7 @@ from sqlalchemy.exc import StatementError
 
 from storage import SyncResult
 
+from .changes import changes_markdown
 from .redact import mask
 
 #: The columns of the per-dataset table, in the CLI and in the flow's table artifact.
@@ -127,7 +128,9 @@ class RunReport:
 
 
 def report_markdown(report: RunReport) -> str:
-    """The run's report: a summary line, how the session was had, each error and diagnosis."""
+    """The run's report: a summary line, how the session was had, each error and diagnosis,
+    then what changed (each dataset's first changes, and fields the partner started sending).
+    """
     counts = Counter(str(o.status) for o in report.outcomes)
     summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing ran"
     lines = [f"# partner-sync: {summary}", "", f"Session: {report.session}", ""]
@@ -137,6 +140,8 @@ def report_markdown(report: RunReport) -> str:
         lines += [f"## {problem.where} failed", "", f"    {problem.error}", ""]
         if problem.diagnosis:
             lines += ["**403 diagnosis**", "", problem.diagnosis, ""]
+    results = [o.result for o in report.outcomes if o.result is not None]
+    lines += ["", *changes_markdown(results)]
     return mask("\n".join(lines))
 
 

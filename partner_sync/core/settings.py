@@ -107,6 +107,8 @@ class Settings(BaseSettings):
 
     max_delete_fraction: float = Field(default=0.5, ge=0, le=1)
     lock_timeout: float = Field(default=30.0, ge=0)
+    #: Keep what each run changed (`partner-sync changes`) this many days; unset keeps all.
+    changes_retention_days: int | None = Field(default=None, ge=1)
 
     #: The app's database; not prefixed, as is the convention.
     database_url: str = Field(

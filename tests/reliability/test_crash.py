@@ -4,7 +4,8 @@ Each point is a database statement of a real sync (run by `crash_child` in a sub
 that changes every dataset (the sandbox flips between data versions 1 and 2): mid-upsert,
 mid-sweep, just before a commit, between datasets, at random statements. After the kill
 every dataset is exactly as before or exactly the source's new data, never between (and
-datasets are done in order, so the "after" ones come first); the next run completes.
+datasets are done in order, so the "after" ones come first); the next run completes. No
+change row (`sync_changes`) survives of a killed run: each belongs to a committed one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine, text
 
 from partner_api import DATASETS
 from partner_sync.core.run import run_sync
@@ -36,6 +38,19 @@ from tests.support.processes import start_process, stop_process
 from tests.support.settings import demo_env, demo_settings
 
 SEED = 99
+
+
+def changes_of_uncommitted_runs(engine: Engine) -> int:
+    """Change rows whose run did not commit (a killed run's is `running` or `failed`)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM sync_changes c JOIN sync_runs r ON r.id = c.run_id "
+                    "WHERE r.status <> 'succeeded'"
+                )
+            ).scalar_one()
+        )
 
 
 def _cities(size: Size) -> int:
@@ -139,6 +154,7 @@ def _kill_series(database_url: str, sandbox: SandboxHandle, backend: str, size: 
                 f"{backend} killed at {point} ({said}): {name} is between: {problem}"
             )
             shape.append("after")
+        assert changes_of_uncommitted_runs(engine) == 0, f"{point}: a killed run's changes"
         # Datasets are synced in order: a finished one never follows an unfinished one.
         assert shape == sorted(shape), f"{point}: {shape}"
         shapes["/".join(s[0] for s in shape)] += 1

@@ -17,7 +17,16 @@ from sqlmodel import SQLModel
 import storage.tables  # noqa: F401  (the tables the comparison needs)
 from storage.db import MIGRATIONS_DIR, alembic_config, head_revision, make_engine, upgrade_database
 
-TABLES = {"cities", "countries", "currencies", "languages", "sync_runs", "dataset_state"}
+TABLES = {
+    "cities",
+    "countries",
+    "currencies",
+    "languages",
+    "sync_runs",
+    "dataset_state",
+    "sync_changes",
+    "schema_drift",
+}
 
 
 def schema_differences(engine: Engine) -> list[Any]:
@@ -37,7 +46,7 @@ def test_upgrade_creates_every_table_from_an_empty_database(db_url: str) -> None
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-        assert version == head == "0001"
+        assert version == head == "0002"
     finally:
         engine.dispose()
 
@@ -61,7 +70,8 @@ def test_upgrading_twice_changes_nothing(engine: Engine) -> None:
 
 def test_the_migrations_ship_inside_the_package() -> None:
     names = {p.relative_to(MIGRATIONS_DIR).as_posix() for p in MIGRATIONS_DIR.rglob("*")}
-    assert {"env.py", "script.py.mako", "__init__.py", "versions/0001_initial.py"} <= names
+    shipped = {"env.py", "script.py.mako", "__init__.py", "versions/0001_initial.py"}
+    assert shipped | {"versions/0002_changes.py"} <= names
     assert alembic_config().get_main_option("script_location") == str(MIGRATIONS_DIR)
 
 
