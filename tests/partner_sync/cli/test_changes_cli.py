@@ -21,8 +21,8 @@ from sqlalchemy import select
 from partner_api.datasets import DATASETS
 from sandbox import NEW_FIELD, SandboxConfig, SandboxHandle, build_items, running_sandbox
 from storage import DATASET_TABLES, make_engine
-from tests.conftest import sandbox_env
 from tests.support.postgres import throwaway_schema
+from tests.support.settings import demo_env
 
 CITIES = 300
 CLI = [sys.executable, "-c", "import sys; from partner_sync.cli import main; sys.exit(main())"]
@@ -65,7 +65,7 @@ def cli(handle: SandboxHandle, db: str, tmp: Path, *args: str) -> subprocess.Com
     """Run `partner-sync ARGS` as a user would, against the sandbox and `db`."""
     env = {
         **os.environ,
-        **sandbox_env(handle, db),
+        **demo_env(handle.base_url, db),
         "PARTNER_SESSION_STORE": "none",
         "XDG_STATE_HOME": str(tmp / "state"),
         "PYTHONPATH": os.getcwd() + os.pathsep + sys.path[0],
