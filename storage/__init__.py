@@ -9,8 +9,8 @@ No Prefect and no settings here: every function takes explicit arguments.
 - `sync_dataset(engine, DATASET_TABLES[name], pages, ...) -> SyncResult`: one transaction
   per dataset (`sync`), writing in batches (`writer`) with compiled statements
   (`statements`) and keeping the run log (`runlog`).
-- `load_etags`, `dataset_counts`, `recent_runs`: what the next read and `status` need
-  (`queries`).
+- `load_etags`, `dataset_counts`, `recent_runs`, `dataset_freshness`: what the next read,
+  `status` and `check` need (`queries`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from .dataset_tables import DATASET_TABLES, DatasetTable
 from .db import make_engine, upgrade_database
 from .errors import InvalidItemError, MassDeleteRefusedError, StorageError, SyncLockedError
-from .queries import dataset_counts, load_etags, recent_runs
+from .queries import DatasetFreshness, dataset_counts, dataset_freshness, load_etags, recent_runs
 from .sync import PageSource, SyncResult, sync_dataset
 from .tables import City, Country, Currency, DatasetState, Language, RunStatus, SyncRun
 from .writer import DEFAULT_BATCH_SIZE
@@ -29,6 +29,7 @@ __all__ = [
     "City",
     "Country",
     "Currency",
+    "DatasetFreshness",
     "DatasetState",
     "DatasetTable",
     "InvalidItemError",
@@ -41,6 +42,7 @@ __all__ = [
     "SyncResult",
     "SyncRun",
     "dataset_counts",
+    "dataset_freshness",
     "load_etags",
     "make_engine",
     "recent_runs",
