@@ -99,6 +99,16 @@ def start_run(server: PrefectServer, deployment_id: str) -> dict[str, Any]:
     return dict(server.api("POST", f"/deployments/{deployment_id}/create_flow_run", json={}))
 
 
+def cancel_unless_final(server: PrefectServer, flow_run_id: str) -> None:
+    """Cancel a run a failed test left paused (it would hold the run lock)."""
+    if server.state_of(flow_run_id) not in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+        server.api(
+            "POST",
+            f"/flow_runs/{flow_run_id}/set_state",
+            json={"state": {"type": "CANCELLED"}, "force": True},
+        )
+
+
 def message_for(
     receiver: WebhookReceiver, run_name: str, state_words: str, timeout: float
 ) -> Received:
@@ -139,9 +149,12 @@ def test_a_paused_run_is_told_while_it_waits_with_where_the_code_went_and_a_link
 ) -> None:
     server, receiver = notified.server, notified.receiver
     with served(notified, "daily", PARTNER_NOTIFY_BLOCK=BLOCK) as deployment_id:
-        # `serve` set the automation up (the project's own code), before serving.
-        assert len(automations_named(server, f"partner-sync notify: {DAILY}")) == 1
+        # `serve` sets the automation up (the project's own code) right after it registers
+        # the deployment, before it serves it.
+        name = f"partner-sync notify: {DAILY}"
+        assert len(wait_until(lambda: automations_named(server, name), 60, name)) == 1
         flow_run = start_run(server, deployment_id)
+        request.addfinalizer(lambda: cancel_unless_final(server, flow_run["id"]))
         server.wait_for_state(flow_run["id"], {"PAUSED"}, 90)
         paused = server.flow_run(flow_run["id"])
         message = message_for(receiver, paused["name"], "needs a one-time code", MESSAGE_TIMEOUT)
@@ -171,7 +184,9 @@ def test_a_failed_run_is_told_with_its_reason_and_only_by_its_own_deployment(
     notified: Notified,
 ) -> None:
     server, receiver = notified.server, notified.receiver
-    with served(notified, "bad-key", PARTNER_API_KEY="not-a-key") as deployment_id:
+    # Its own run lock: a run of `daily` left paused by a failed test must not cancel this one.
+    extra = {"PARTNER_API_KEY": "not-a-key", "PARTNER_RUN_LOCK": "partner-sync-bad-key"}
+    with served(notified, "bad-key", **extra) as deployment_id:
         # An existing deployment: `notify setup` creates, and run again updates in place.
         for verb in ("created", "updated"):
             done = run(
@@ -182,6 +197,11 @@ def test_a_failed_run_is_told_with_its_reason_and_only_by_its_own_deployment(
             assert done.returncode == 0, done.stdout + done.stderr
             assert verb in done.stdout
         assert len(automations_named(server, f"partner-sync notify: {BAD_KEY}")) == 1
+        # Another deployment of the same flow, also with notifications: it must stay quiet.
+        flow = server.api("POST", "/flows/", json={"name": "sync-reference-data"})
+        server.api("POST", "/deployments/", json={"name": "decoy", "flow_id": flow["id"]})
+        decoy = [*CLI, "notify", "setup", "--deployment", "decoy", "--block", BLOCK]
+        assert run(decoy, notified.env, PROJECT).returncode == 0
         flow_run = start_run(server, deployment_id)
         assert server.wait_for_state(flow_run["id"], {"COMPLETED", "FAILED", "CRASHED"}, 90) == (
             "FAILED"
@@ -195,7 +215,7 @@ def test_a_failed_run_is_told_with_its_reason_and_only_by_its_own_deployment(
         assert "State: Failed at " in body
         assert "Reason: " in body and "API key" in body, body
         assert f"/runs/flow-run/{flow_run['id']}" in body
-        # The `daily` automation matches its own deployment only: one message for this run.
+        # The decoy's automation matches its own deployment only: one message for this run.
         time.sleep(3)
         about_run = [m for m in receiver.received() if failed["name"] in m.raw]
         assert len(about_run) == 1, [m.body for m in about_run]
