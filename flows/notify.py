@@ -206,6 +206,7 @@ def setup_notifications(deployment: str, block: str) -> NotifySetup:
     `deployment` is `flow/deployment` or a bare deployment name of this flow; `block` is a
     notification block's slug. Raises `NotifySetupError` naming what is missing.
     """
+    _split_slug(block)  # a malformed slug is refused before any request
     name = automation_name(deployment)
     ui_url = get_current_settings().ui_url
     with get_client(sync_client=True) as client:
