@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,6 +101,23 @@ def test_a_failing_dataset_fails_the_check_with_its_error_in_json(
     assert countries["verdict"] == "failing" and countries["last_status"] == "failed"
     assert countries["last_error"]  # one line naming what went wrong
     assert 0 <= countries["age_seconds"] < 600  # the earlier success is still recent
+
+
+def test_check_never_imports_prefect(env: dict[str, str]) -> None:
+    code = (
+        "import sys; from partner_sync.cli import main; rc = main(['check']); "
+        "print('PREFECT_IMPORTED' if 'prefect' in sys.modules else 'NO_PREFECT'); sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr  # nothing synced yet
+    assert "NO_PREFECT" in done.stdout
 
 
 def test_a_bad_duration_is_a_usage_error(env: dict[str, str]) -> None:
