@@ -21,6 +21,7 @@ from prefect.server.utilities.user_templates import (
     render_user_template_sync,
     validate_user_template,
 )
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
 from flows.notify import (
     MESSAGE_SUBJECT,
@@ -50,8 +51,10 @@ def flow_run(state: str, labels: dict[str, Any] | None = None, message: str | No
 
 
 def render(template: str, run: Any) -> str:
+    """Render as the server would, knowing no UI address (a session's test API may set one)."""
     validate_user_template(template)
-    return render_user_template_sync(template, {"flow_run": run})
+    with temporary_settings(restore_defaults={PREFECT_UI_URL, PREFECT_API_URL}):
+        return render_user_template_sync(template, {"flow_run": run})
 
 
 def test_a_paused_run_without_labels_still_says_what_to_do() -> None:
