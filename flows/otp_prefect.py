@@ -50,7 +50,7 @@ from prefect.states import Running
 from pydantic import Field
 
 from partner_api import BaseOtpSource, OtpChallenge, OtpError
-from partner_sync.core.redact import remember_secret
+from partner_sync.core.redact import mask_destination, remember_secret
 
 logger = logging.getLogger("partner_sync.otp")
 
@@ -60,6 +60,13 @@ POLL_INTERVAL = 2
 MAX_ATTEMPTS = 5
 #: Seconds Prefect's pause deadline lies past the login's (see `PrefectOtpSource.get_code`).
 PAUSE_GRACE = 60
+
+#: Labels set on the run before each pause, for whoever is told about it (`flows.notify`'s
+#: message reads them): Prefect's Paused state carries no message of its own. Never secret.
+LABEL_SENT_TO = "partner-sync.otp-sent-to"
+LABEL_EXPIRES_AT = "partner-sync.otp-expires-at"
+LABEL_TIME_LEFT = "partner-sync.otp-time-left"
+LABEL_ATTEMPT = "partner-sync.otp-attempt"
 
 
 def _end_pause(flow_run_id: UUID, key: str, expired: threading.Event) -> None:
@@ -99,6 +106,28 @@ def response_key(pause_key: str) -> str:
     return keyset_from_base_key(f"paused-{pause_key}")["response"]
 
 
+def _where(challenge: OtpChallenge) -> str:
+    if challenge.method == "TOTP":
+        return "from the authenticator app"
+    if challenge.destination:
+        return f"sent by email to {mask_destination(challenge.destination)}"
+    return "sent by the partner (it did not say where)"
+
+
+def pause_labels(
+    challenge: OtpChallenge, now: datetime | None = None
+) -> dict[str, str | int | float | bool]:
+    """The run labels for a pause: where the code went (masked), when the login expires."""
+    left = int(challenge.seconds_left())
+    until = (now or datetime.now(UTC)) + timedelta(seconds=left)
+    return {
+        LABEL_SENT_TO: _where(challenge),
+        LABEL_EXPIRES_AT: f"{until:%Y-%m-%d %H:%M:%S} UTC",
+        LABEL_TIME_LEFT: f"{left // 60} min {left % 60:02d} s",
+        LABEL_ATTEMPT: str(challenge.attempt),
+    }
+
+
 def describe_challenge(challenge: OtpChallenge, now: datetime | None = None) -> str:
     """The form's markdown: where the code went, how long is left, which attempt this is."""
     left = int(challenge.seconds_left())
@@ -107,7 +136,7 @@ def describe_challenge(challenge: OtpChallenge, now: datetime | None = None) -> 
         where = "from your **authenticator app**"
     elif challenge.destination:
         # As code: a masked address (`p***@example.com`) would otherwise render as emphasis.
-        where = f"sent by email to `{challenge.destination}`"
+        where = f"sent by email to `{mask_destination(challenge.destination)}`"
     else:
         where = "sent by the partner"
     lines = [
@@ -166,6 +195,7 @@ class PrefectOtpSource(BaseOtpSource):
             args=(_end_pause, flow_run_id, key, expired),
         )
         timer.daemon = True
+        self._label_run(flow_run_id, challenge)
         started = time.monotonic()
         timer.start()
         try:
@@ -198,6 +228,14 @@ class PrefectOtpSource(BaseOtpSource):
         """Tell whoever answered that the partner accepted the code."""
         if self._pending_key is not None:
             self._verdict(self._flow_run_id(), accepted=True)
+
+    def _label_run(self, flow_run_id: UUID, challenge: OtpChallenge) -> None:
+        # Before the pause, so the Paused event's notification finds them on the run.
+        try:
+            with get_client(sync_client=True) as client:
+                client.update_flow_run_labels(flow_run_id, pause_labels(challenge))
+        except Exception as exc:  # informational only: the message then says "unknown"
+            logger.warning("could not label the run for its pause: %s", type(exc).__name__)
 
     def _forget_answer(self, flow_run_id: UUID, key: str) -> None:
         # Prefect keeps run input in plain text; the code is single-use, but delete it anyway.

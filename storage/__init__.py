@@ -9,8 +9,8 @@ No Prefect and no settings here: every function takes explicit arguments.
 - `sync_dataset(engine, DATASET_TABLES[name], pages, ...) -> SyncResult`: one transaction
   per dataset (`sync`), writing in batches (`writer`) with compiled statements
   (`statements`) and keeping the run log (`runlog`).
-- `load_etags`, `dataset_counts`, `recent_runs`, `load_changes`, `schema_drift`: what the
-  next read, `status` and `changes` need (`queries`).
+- `load_etags`, `dataset_counts`, `recent_runs`, `dataset_freshness`, `load_changes`,
+  `schema_drift`: what the next read, `status`, `check` and `changes` need (`queries`).
 - What each run changed is kept in `sync_changes` (`changes`: why a change log), the fields
   the partner started sending in `schema_drift` (`drift`).
 """
@@ -28,7 +28,15 @@ from .errors import (
     StorageError,
     SyncLockedError,
 )
-from .queries import dataset_counts, load_changes, load_etags, recent_runs, schema_drift
+from .queries import (
+    DatasetFreshness,
+    dataset_counts,
+    dataset_freshness,
+    load_changes,
+    load_etags,
+    recent_runs,
+    schema_drift,
+)
 from .sync import PageSource, SyncResult, sync_dataset
 from .tables import (
     City,
@@ -53,6 +61,7 @@ __all__ = [
     "Currency",
     "DatabaseLockedError",
     "DatabaseReadOnlyError",
+    "DatasetFreshness",
     "DatasetState",
     "DatasetTable",
     "InvalidItemError",
@@ -67,6 +76,7 @@ __all__ = [
     "SyncResult",
     "SyncRun",
     "dataset_counts",
+    "dataset_freshness",
     "load_changes",
     "load_etags",
     "make_engine",

@@ -15,6 +15,8 @@ from partner_sync.core.report import EXIT_FAILED, one_line
 from partner_sync.core.settings import SettingsError
 
 from ._changes import changes
+from ._check import check
+from ._notify import notify_remove, notify_setup
 from ._ops import db_upgrade, secrets_push, serve, status
 from ._output import EXIT_INTERRUPTED, EXIT_USAGE, configure_logging, fail, load_sandbox
 from ._session import login, logout, otp
@@ -54,6 +56,7 @@ app.command()(sync)
 app.command()(demo)
 app.command()(status)
 app.command()(changes)
+app.command()(check)
 app.command()(login)
 app.command()(logout)
 app.command()(otp)
@@ -62,6 +65,14 @@ app.command()(serve)
 secrets_app = typer.Typer(help="Credentials in Prefect Secret blocks.", no_args_is_help=True)
 secrets_app.command("push")(secrets_push)
 app.add_typer(secrets_app, name="secrets")
+
+notify_app = typer.Typer(
+    help="Tell a person (Slack, Teams, email, a webhook) when a run needs a code or fails.",
+    no_args_is_help=True,
+)
+notify_app.command("setup")(notify_setup)
+notify_app.command("remove")(notify_remove)
+app.add_typer(notify_app, name="notify")
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 db_app.command("upgrade")(db_upgrade)

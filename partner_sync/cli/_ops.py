@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from partner_api import DATASETS
+from partner_sync.core.freshness import format_age
 from partner_sync.core.report import EXIT_OK
 from partner_sync.core.settings import load_settings
-from storage import dataset_counts, make_engine, recent_runs, schema_drift, upgrade_database
+from storage import (
+    dataset_counts,
+    dataset_freshness,
+    make_engine,
+    recent_runs,
+    schema_drift,
+    upgrade_database,
+)
 
 from ._output import EXIT_USAGE, console, fail
 
@@ -18,22 +27,31 @@ from ._output import EXIT_USAGE, console, fail
 def status(
     limit: Annotated[int, typer.Option(help="How many of the last runs to list.")] = 10,
 ) -> int:
-    """Print the last runs, the rows per table and fields the partner started sending."""
+    """Print the rows per table, the age of each copy, the last runs and new fields."""
     settings = load_settings()
     engine = make_engine(settings.database_url)
     try:
         upgrade_database(engine)
         counts = dataset_counts(engine)
+        fresh = {state.dataset: state for state in dataset_freshness(engine)}
         runs = recent_runs(engine, limit=limit)
         drift = schema_drift(engine)
     finally:
         engine.dispose()
+    now = datetime.now(UTC)
     rows_table = Table(title="rows")
-    for column in ("dataset", "live", "deleted"):
+    for column in ("dataset", "live", "deleted", "last success", "age"):
         rows_table.add_column(column)
     for name in DATASETS:
         live, deleted = counts.get(name, (0, 0))
-        rows_table.add_row(name, str(live), str(deleted))
+        success = fresh[name].last_success_at if name in fresh else None
+        rows_table.add_row(
+            name,
+            str(live),
+            str(deleted),
+            f"{success:%Y-%m-%d %H:%M:%S}" if success else "never",
+            format_age(now - success) if success else "",
+        )
     runs_table = Table(title=f"last {limit} runs")
     for column in ("id", "dataset", "started", "status", "ins", "upd", "same", "del", "error"):
         runs_table.add_column(column)
@@ -84,8 +102,12 @@ def serve(
     """Serve the Prefect deployment on this host until interrupted."""
     # Lazy: importing Prefect costs ~1.5 s, which the commands without it must not pay.
     from deployments.serve import serve_deployment
+    from flows.notify import NotifySetupError
 
-    serve_deployment(load_settings(), name=name, cron=cron)
+    try:
+        serve_deployment(load_settings(), name=name, cron=cron, announce=print)
+    except NotifySetupError as exc:
+        return fail(str(exc), EXIT_USAGE)
     return EXIT_OK
 
 

@@ -85,3 +85,20 @@ def install_mask_filter(names: tuple[str, ...] = PREFECT_RUN_LOGGERS) -> None:
         log = logging.getLogger(name)
         if _installed not in log.filters:
             log.addFilter(_installed)
+
+
+def mask_destination(destination: str) -> str:
+    """Where a code went, safe to show anyone: `p***@example.com`, `***89`.
+
+    The partner masks the destination already (docs/partner-api.md §2.3, step 3); this keeps an
+    unmasked one (a partner that changed its mind) out of messages. A value with a `*` is
+    taken as masked; an email keeps its first letter and domain; anything else its last
+    two characters.
+    """
+    text = destination.strip()
+    if not text or "*" in text:
+        return text
+    local, at, domain = text.rpartition("@")
+    if at and local:
+        return f"{local[0]}***@{domain}"
+    return "***" + text[-2:] if len(text) > 4 else "***"

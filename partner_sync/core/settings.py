@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     run_lock: str = "partner-sync"
     #: The served deployment's schedule (cron, UTC).
     sync_cron: str = "0 3 * * *"
+    #: The Prefect notification block told when a deployment's run pauses for a code, fails
+    #: or crashes, by its slug (`slack-webhook/ops`, `custom-webhook/ops`); "" tells no one.
+    notify_block: str = Field(default="", pattern=r"^$|^[a-z0-9][a-z0-9-]*/[^/]+$")
     #: Prefix of the Prefect Secret blocks `partner-sync secrets push` creates.
     secret_block_prefix: str = Field(default="partner-sync", pattern=r"^[a-z0-9][a-z0-9-]*$")
 

@@ -11,6 +11,7 @@ from partner_sync.core.redact import (
     MaskSecretsFilter,
     install_mask_filter,
     mask,
+    mask_destination,
     remember_secret,
 )
 
@@ -45,3 +46,17 @@ def test_the_filter_is_installed_once_on_prefects_run_loggers() -> None:
     for name in ("prefect.flow_runs", "prefect.task_runs"):
         filters = logging.getLogger(name).filters
         assert sum(isinstance(f, MaskSecretsFilter) for f in filters) == 1
+
+
+@pytest.mark.parametrize(
+    ("destination", "shown"),
+    [
+        ("p***@example.com", "p***@example.com"),  # the partner's masking is kept
+        ("pat@example.com", "p***@example.com"),
+        ("+49 170 1234589", "***89"),
+        ("1234", "***"),
+        ("", ""),
+    ],
+)
+def test_a_destination_is_shown_masked(destination: str, shown: str) -> None:
+    assert mask_destination(destination) == shown

@@ -43,3 +43,11 @@ def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyP
     assert "PARTNER_PAGE_SIZE" in str(caught.value)
     assert "\n" not in str(caught.value)
     assert "not-shown-anywhere" not in str(caught.value)
+
+
+def test_the_notify_block_is_a_block_slug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARTNER_NOTIFY_BLOCK", "slack-webhook/ops")
+    assert load_settings().notify_block == "slack-webhook/ops"
+    monkeypatch.setenv("PARTNER_NOTIFY_BLOCK", "https://hooks.slack.com/services/T000")
+    with pytest.raises(SettingsError, match="PARTNER_NOTIFY_BLOCK"):
+        load_settings()
