@@ -86,7 +86,17 @@ def test_no_secret_in_anything_prefect_or_the_database_keeps(
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("PARTNER_SESSION_STORE", "none")
     monkeypatch.setenv("PARTNER_TOTP_SECRET", DEMO_TOTP_SECRET)
-    sandbox_control("config", {"faultRate": 0.2, "faultKinds": ["503", "4031", "drop"]})
+    # Random faults, plus a rate limit every login's burst of requests exceeds: at least one
+    # 429 per run is certain, whatever the faults' random draws, so retries are logged.
+    sandbox_control(
+        "config",
+        {
+            "faultRate": 0.2,
+            "faultKinds": ["503", "4031", "drop"],
+            "rateLimit": 1,
+            "retryAfter": 1,
+        },
+    )
     command = f"{sys.executable} -c \"import pyotp; print(pyotp.TOTP('{DEMO_TOTP_SECRET}').now())\""
     states = []
     for source, method in (("sandbox", "EMAIL"), ("totp", "TOTP"), ("command", "TOTP")):
@@ -94,7 +104,7 @@ def test_no_secret_in_anything_prefect_or_the_database_keeps(
         monkeypatch.setenv("PARTNER_MFA_METHOD", method)
         monkeypatch.setenv("PARTNER_OTP_COMMAND", command)
         states.append(sync_reference_data(datasets=["currencies"], return_state=True))
-    sandbox_control("config", {"faultRate": 0})
+    sandbox_control("config", {"faultRate": 0, "rateLimit": None})
     # The forced failure: a key without the data scope; the run fails with a diagnosis.
     monkeypatch.setenv("PARTNER_OTP_SOURCE", "sandbox")
     monkeypatch.setenv("PARTNER_MFA_METHOD", "EMAIL")
