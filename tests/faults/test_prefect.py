@@ -39,7 +39,7 @@ from sandbox import (
     running_sandbox,
 )
 from tests.faults.support import SECRETS, SEEN_LINES, Scenario, leaked
-from tests.flows.e2e import CLI, PROJECT, PrefectServer, _prefect_server_on, run, wait_until
+from tests.flows.e2e import CLI, PROJECT, PrefectServer, prefect_server_on, run, wait_until
 from tests.support.ports import free_port
 from tests.support.processes import start_process, stop_process
 
@@ -60,7 +60,7 @@ class RestartableServer:
     def start(self) -> PrefectServer:
         """Start it (again) and wait until `/api/health` answers."""
         self._stack = ExitStack()
-        self.server = self._stack.enter_context(_prefect_server_on(self.port, self.tmp, None, {}))
+        self.server = self._stack.enter_context(prefect_server_on(self.port, self.tmp))
         return self.server
 
     def kill(self) -> None:

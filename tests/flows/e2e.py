@@ -97,11 +97,23 @@ def prefect_server(
         stop_process(server.process, sig=signal.SIGINT, timeout=15)
 
 
+@contextmanager
+def prefect_server_on(
+    port: int, tmp: Path, database_url: str | None = None, **extra_env: str
+) -> Iterator[PrefectServer]:
+    """`prefect server start` on `port` (a restart on the same port and data, say)."""
+    server = _start_prefect_server(tmp, database_url, extra_env, port=port)
+    try:
+        yield server
+    finally:
+        stop_process(server.process, sig=signal.SIGINT, timeout=15)
+
+
 def _start_prefect_server(
-    tmp: Path, database_url: str | None, extra_env: dict[str, str]
+    tmp: Path, database_url: str | None, extra_env: dict[str, str], port: int | None = None
 ) -> PrefectServer:
-    """Start the server on a port free a moment ago; return it once `/api/health` answers."""
-    port = free_port()
+    """Start the server (on a port free a moment ago unless `port`); return it once healthy."""
+    port = port or free_port()
     home = tmp / "prefect-home"
     home.mkdir(parents=True, exist_ok=True)
     env = clean_env(
