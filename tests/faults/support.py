@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from partner_api import DATASETS
 from partner_sync.cli import main
@@ -162,8 +162,21 @@ class Scenario:
             assert dataset not in faulted, f"{dataset} changed although its sync failed"
             problem = mismatch_with_source(table_rows(self.engine, dataset), self.source(dataset))
             assert problem is None, f"{dataset} is neither as before nor the source: {problem}"
-        for other in set(now) - set(DATASETS):  # dataset_state: only synced datasets move on
-            assert other == "dataset_state" or now[other] == self.before[other], other
+        # dataset_state, the change log and the drift record move on for synced datasets only.
+        per_dataset = {"dataset_state", "sync_changes", "schema_drift"}
+        for other in set(now) - set(DATASETS) - per_dataset:
+            assert now[other] == self.before[other], other
+        for name in per_dataset & set(now):
+            for dataset in faulted:
+                assert self._rows_of(name, dataset, now) == self._rows_of(
+                    name, dataset, self.before
+                ), f"{name} has rows of {dataset} although its sync failed"
+
+    def _rows_of(self, table: str, dataset: str, dump: dict[str, list[Any]]) -> list[Any]:
+        """The rows of `table` (in `dump`) that belong to `dataset`, by its `dataset` column."""
+        columns = [c["name"] for c in inspect(self.engine).get_columns(table)]
+        at = columns.index("dataset")
+        return [row for row in dump[table] if row[at] == dataset]
 
     def new_runs(self) -> list[dict[str, Any]]:
         """The `sync_runs` rows written since the scenario was prepared."""

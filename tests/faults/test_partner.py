@@ -46,6 +46,9 @@ def test_a_body_that_stops_half_way_fails_the_dataset_and_changes_nothing(
     with tampering_proxy(sandbox.base_url) as proxy:
         monkeypatch.setenv("PARTNER_BASE_URL", proxy.base_url)
         monkeypatch.setenv("PARTNER_PAGE_SIZE", "1000")
+        # One page at a time: the count below is of one page's tries, which pages read
+        # ahead concurrently (and cut as well) would blur.
+        monkeypatch.setenv("PARTNER_CONCURRENCY", "1")
         scenario = prepare()
         proxy.use(cut_in_half)
         result = run_cli()
