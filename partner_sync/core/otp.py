@@ -61,6 +61,7 @@ def imap_source_from_settings(settings: Settings) -> OtpSource:
             security=settings.imap_security,
             move_to=settings.imap_move_to or None,
             ca_file=settings.imap_ca_file or None,
+            max_wait=settings.imap_wait,
         )
     except ConfigurationError as exc:
         raise SettingsError(str(exc)) from None

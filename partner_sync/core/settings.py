@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     imap_move_to: str = ""
     #: A CA bundle to trust for the mailbox's TLS certificate (default: the system's).
     imap_ca_file: str = ""
+    #: Seconds to wait for the code's email before giving up (the login's end bounds it too).
+    imap_wait: float = Field(default=120.0, gt=0)
 
     #: Where the session token is kept between runs (README "Prefect"): `auto` is the
     #: Prefect Secret block when a Prefect API is configured, else the file.
