@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from prefect import get_client
+from prefect import get_client, get_run_logger
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -100,9 +100,12 @@ def response_key(pause_key: str) -> str:
 
 
 def describe_challenge(challenge: OtpChallenge, now: datetime | None = None) -> str:
-    """The form's markdown: where the code went, how long is left, which attempt this is."""
-    left = int(challenge.seconds_left())
-    until = (now or datetime.now(UTC)) + timedelta(seconds=left)
+    """The form's markdown: where the code went, until when it is good, which attempt this is.
+
+    The description is written once, at pause time, and read whenever someone opens the
+    form: so it states the absolute expiry (UTC), never a countdown that would be stale.
+    """
+    until = (now or datetime.now(UTC)) + timedelta(seconds=int(challenge.seconds_left()))
     if challenge.method == "TOTP":
         where = "from your **authenticator app**"
     elif challenge.destination:
@@ -113,13 +116,14 @@ def describe_challenge(challenge: OtpChallenge, now: datetime | None = None) -> 
     lines = [
         f"### partner-sync needs the one-time code {where}",
         "",
-        f"Type it below within **{left // 60} min {left % 60:02d} s** "
-        f"(until {until:%H:%M:%S} UTC); after that the login expires and this run fails.",
+        f"Type it below before **{until:%H:%M:%S} UTC** ({until:%Y-%m-%d}); "
+        "after that the login expires and this run fails.",
     ]
     if challenge.previous_error:
         lines += [
             "",
-            f"**The previous code was wrong.** Attempt {challenge.attempt} of {MAX_ATTEMPTS}.",
+            f"**The previous code was not accepted.** Attempt {challenge.attempt} of "
+            f"{MAX_ATTEMPTS}.",
         ]
     lines += ["", "From a terminal: `partner-sync otp 123456`."]
     return "\n".join(lines)
@@ -151,6 +155,15 @@ class PrefectOtpSource(BaseOtpSource):
         flow_run_id = self._flow_run_id()
         if self._pending_key is not None:
             self._verdict(flow_run_id, accepted=False)
+        if challenge.previous_error:
+            # Said in the run's own log: the form is not the only place a person looks.
+            left = MAX_ATTEMPTS - challenge.attempt + 1
+            get_run_logger().warning(
+                "%s; pausing again, %d attempt%s left",
+                challenge.previous_error,
+                left,
+                "" if left == 1 else "s",
+            )
         timeout = int(challenge.seconds_left())
         if timeout < 1:
             raise OtpError("the login expired before the run could ask for the code")

@@ -134,10 +134,10 @@ def _login_once(
                 json={"sessionId": initiated.session_id, "mfaMethod": value, "otp": code},
                 mode=RetryMode.ONCE,
             )
-        except InvalidOtpError:
+        except InvalidOtpError as exc:
             if not otp_source.asks_again or attempt == MAX_OTP_ATTEMPTS:
                 raise
-            previous_error = "wrong code"
+            previous_error = f"the code was not accepted ({exc.code or exc.status})"
             logger.info("the server rejected the code (attempt %d); asking again", attempt)
             continue
         verified = _model(MfaVerified, answer.data, "login/mfa/verify")
