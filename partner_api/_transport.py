@@ -11,6 +11,7 @@ here, at the boundary. Login and dataset reading build on `call`.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,12 @@ import httpx
 from ._auth import HmacAuth
 from ._clock import ServerClock
 from ._constants import HEALTH_PATH, WEB_PATH_PREFIX
-from ._errors import ConfigurationError, InvalidResponseError, PartnerConnectionError
+from ._errors import (
+    ConfigurationError,
+    InvalidResponseError,
+    PartnerConnectionError,
+    UntrustedCertificateError,
+)
 from ._response import Answer, answer_from
 from ._retry import CallBudget, RetryMode, RetryPolicy, build_retrying
 from ._token import SessionToken
@@ -48,6 +54,7 @@ class Transport:
         retry_policy: RetryPolicy,
         max_response_bytes: int,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url
@@ -61,6 +68,7 @@ class Transport:
             base_url=base_url,
             timeout=timeout,
             transport=transport,
+            verify=verify,
             follow_redirects=False,  # a redirect must never carry our signature elsewhere
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
@@ -229,6 +237,12 @@ class Transport:
     def _connection_error(
         self, exc: httpx.TransportError, method: str, path: str
     ) -> PartnerConnectionError:
+        reason = untrusted_certificate_reason(exc)
+        if reason is not None:
+            return UntrustedCertificateError(
+                f"the Partner API's TLS certificate at {self.base_url} is not trusted "
+                f"({reason}); set PARTNER_CA_BUNDLE to a CA bundle file that holds its issuer"
+            )
         sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         kind = type(exc).__name__
         if sent:
@@ -239,3 +253,19 @@ class Transport:
                 "check PARTNER_BASE_URL and that the server is up"
             )
         return PartnerConnectionError(what, sent=sent)
+
+
+def untrusted_certificate_reason(exc: BaseException) -> str | None:
+    """OpenSSL's reason when `exc` was caused by a certificate that did not verify, else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verify failed"
+        seen = seen.__cause__ or seen.__context__
+    # httpx re-raises httpcore's error without the ssl one attached in some versions.
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return text.partition("certificate verify failed: ")[2].partition(" (_ssl")[0] or (
+            "certificate verify failed"
+        )
+    return None

@@ -35,7 +35,7 @@ def build_otp_source(settings: Settings, client: PartnerClient) -> OtpSource:
     if source == "totp":
         return TotpOtpSource(settings.totp_secret.get_secret_value(), clock=client.clock.now)
     if source == "sandbox":
-        return SandboxOtpSource(settings.base_url)
+        return SandboxOtpSource(settings.base_url, ca_bundle=settings.ca_bundle or None)
     if source == "imap":
         return imap_source_from_settings(settings)
     if source == "prefect":

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     sign_query: bool = True
     session_header: str = DEFAULT_SESSION_HEADER
     allow_insecure_http: bool = False
+    #: A PEM file of CAs to trust for the partner's TLS certificate (default: the system's).
+    ca_bundle: str = ""
 
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
