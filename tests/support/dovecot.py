@@ -152,7 +152,10 @@ def _prepare(root: Path, *, user: str, password: str, broken_auth: bool) -> Dove
     if ":" in user or ":" in password or "\n" in user + password:
         raise ValueError("a passwd-file user or password cannot hold ':' or a line break")
     passwd_file = root / "passwd"
-    passwd_file.write_text(f"{user}:{{PLAIN}}{password}\n", encoding="utf-8")
+    # Dovecot looks a user up by its name with `\\`, `"` and `'` backslash-escaped (its
+    # `str_escape`), so the file's key is written the same way.
+    lookup_name = user.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+    passwd_file.write_text(f"{lookup_name}:{{PLAIN}}{password}\n", encoding="utf-8")
     if os.geteuid() == 0:
         shutil.chown(passwd_file, internal_user)  # the auth worker reads it as that user
     passwd_file.chmod(0o600)
