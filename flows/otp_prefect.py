@@ -1,10 +1,10 @@
 """The `prefect` OTP source: the flow run pauses and a person (or `partner-sync otp`) types the code.
 
 After `mfa/send` the run pauses with `pause_flow_run(wait_for_input=OtpInput...)`. The
-Prefect UI shows a form with a description of where the code went and how long is left;
-`partner-sync otp CODE` answers from a terminal or an automation. A wrong code (`4012`)
-pauses again, each time under a new key; nobody answering before the login expires ends
-the run with one line.
+Prefect UI shows a form with a description of where the code went and when (UTC) the
+login expires; `partner-sync otp CODE` answers from a terminal or an automation. A wrong
+code (`4012`) pauses again, each time under a new key, and the run's log says why;
+nobody answering before the login expires ends the run with one line.
 
 `pause_flow_run`, not `suspend_flow_run`: a suspended run starts again from the top when
 resumed, which would log in again and send a new code.

@@ -47,3 +47,30 @@ def throwaway_schema(prefix: str = "t") -> Iterator[str]:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     finally:
         admin.dispose()
+
+
+#: The maintenance database `CREATE DATABASE` and `DROP DATABASE` are issued from.
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def throwaway_database(prefix: str = "t") -> Iterator[str]:
+    """A new, empty PostgreSQL database (its name) for the block, dropped afterwards.
+
+    For what a schema cannot stand in for: a Prefect server's own database, or the
+    application database a walk-through creates with `createdb`.
+    """
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        error = " ".join(str(exc).split())
+        pytest.fail(MISSING_HINT.format(url=ADMIN_URL, error=error), pytrace=False)
+    try:
+        yield name
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -5,9 +5,7 @@ environment. A wrong one fails in one line that holds no part of any secret."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,29 +15,17 @@ import pytest
 
 from sandbox import DEMO_API_KEY, SANDBOX_MAIL_FROM, SandboxConfig, SandboxHandle, running_sandbox
 from tests.support.dovecot import DovecotServer, running_dovecot
+from tests.support.odd_credentials import (
+    ODD_API_SECRET,
+    ODD_EMAIL,
+    ODD_IMAP_PASSWORD,
+    ODD_IMAP_USER,
+    ODD_PASSWORD,
+    assert_no_fragment,
+    fragments,
+)
 
 CLI = [sys.executable, "-c", "import sys; from partner_sync.cli import main; sys.exit(main())"]
-
-ODD_API_SECRET = "sëcret-key \"quotedA\" 'singleA' back\\slashA Zürich-東京"
-ODD_PASSWORD = "pässwörd \"quotedB\" 'singleB' back\\\\slashB 日本語"
-ODD_EMAIL = '"jürgen o\'brien \\\\ x"@exämple.com'
-ODD_IMAP_USER = "otp läser \"q\" 'r' back\\slash@example.test"
-ODD_IMAP_PASSWORD = "mäilbox \"quotedC\" 'singleC' back\\slashC 東北"
-SECRETS = (ODD_API_SECRET, ODD_PASSWORD, ODD_IMAP_PASSWORD)
-
-
-def fragments(secret: str) -> set[str]:
-    """Pieces of `secret` no output may hold: each word, the whole, its JSON and repr forms."""
-    words = {w for w in re.split(r"\s+", secret) if len(w) >= 2}
-    stripped = {w.strip("\"'\\") for w in words}
-    escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=True)[1:-1], repr(secret)}
-    return {f for f in words | stripped | escaped | {secret} if len(f) >= 2}
-
-
-def assert_no_fragment(text: str) -> None:
-    for secret in SECRETS:
-        for piece in fragments(secret):
-            assert piece not in text, f"output holds a piece of a secret: {piece!r}"
 
 
 def run_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
