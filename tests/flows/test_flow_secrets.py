@@ -38,8 +38,11 @@ from tests.flows.prefect_reads import post_all
 
 def prefect_api_dump() -> str:
     """Everything the Prefect API holds about runs (all pages), as one JSON text."""
+    from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL
 
+    # The runs' last log lines (a failure's traceback among them) may still be queued.
+    APILogWorker.drain_all(timeout=10)
     api = PREFECT_API_URL.value()
     parts: list[Any] = []
     with httpx.Client(base_url=api, timeout=30) as http:
