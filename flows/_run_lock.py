@@ -11,6 +11,7 @@ This also covers runs outside the deployment (`partner-sync sync` against the sa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -24,14 +25,16 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 ACQUIRE_TIMEOUT = 5.0
 #: The lease's life; renewed in the background while held, so a crashed run frees it after this.
 LEASE_SECONDS = 120.0
+#: Seconds between looks at a taken lock while waiting for it.
+POLL_SECONDS = 0.5
 
 
-def ensure_lock(name: str) -> None:
-    """Create the global concurrency limit `name` (limit 1) unless it exists."""
+def ensure_lock(name: str) -> bool:
+    """Create the global concurrency limit `name` (limit 1) unless it exists; whether it is free."""
     with get_client(sync_client=True) as client:
         try:
-            client.read_global_concurrency_limit_by_name(name)
-            return
+            limit = client.read_global_concurrency_limit_by_name(name)
+            return limit.active_slots < limit.limit
         except ObjectNotFound:
             pass
         try:
@@ -39,6 +42,22 @@ def ensure_lock(name: str) -> None:
         except PrefectHTTPStatusError as exc:
             if exc.response.status_code != 409:  # 409: another run created it just now
                 raise
+    return True
+
+
+def wait_until_free(name: str, timeout: float) -> bool:
+    """Whether the lock `name` showed a free slot within `timeout` s (it may exist or not).
+
+    Looking before taking keeps the common case quiet: Prefect's own acquisition logs an
+    ERROR with a traceback ("Service ... failed to process item") when it times out, so
+    it is asked only when a slot looked free a moment ago.
+    """
+    deadline = time.monotonic() + timeout
+    while not ensure_lock(name):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+    return True
 
 
 @contextmanager
@@ -47,7 +66,9 @@ def run_lock(name: str) -> Iterator[bool]:
     if not name:
         yield True
         return
-    ensure_lock(name)
+    if not wait_until_free(name, ACQUIRE_TIMEOUT):
+        yield False
+        return
     with ExitStack() as stack:
         try:
             stack.enter_context(

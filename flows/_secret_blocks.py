@@ -14,22 +14,11 @@ from typing import Any
 from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
-from partner_sync.core.settings import Settings
+from partner_sync.core.settings import CREDENTIAL_FIELDS, Settings
 
 from ._session_prefect import _is_missing
 
 logger = logging.getLogger("partner_sync.secrets")
-
-#: Settings fields that are credentials, in the order `secrets push` reports them.
-CREDENTIAL_FIELDS = (
-    "api_key",
-    "api_secret",
-    "email",
-    "password",
-    "totp_secret",
-    "imap_user",
-    "imap_password",
-)
 
 
 def block_name(settings: Settings, field: str) -> str:

@@ -1,7 +1,7 @@
 """The session store in an encrypted Prefect `Secret` block, shared by every worker of a deployment.
 
-`run_session_store` is how the Prefect shells choose a store: this one under `prefect`,
-or under `auto` when a Prefect API is configured; otherwise the core's plain choice.
+`run_session_store` builds the store the core's one rule (`session_store_kind`) names:
+this one when it says `prefect`, otherwise the core's file or null store.
 
 The Prefect server encrypts block secrets at rest; the key lives in the same database
 unless `PREFECT_SERVER_ENCRYPTION_KEY` is set (README "Prefect"). Anyone who can read
@@ -23,8 +23,9 @@ from partner_sync.core.session import (
     account_key,
     plain_session_store,
     session_from_json,
+    session_store_kind,
 )
-from partner_sync.core.settings import Settings
+from partner_sync.core.settings import Settings, SettingsError
 
 logger = logging.getLogger("partner_sync.session")
 
@@ -74,12 +75,22 @@ class PrefectSecretSessionStore:
         return True
 
 
-def run_session_store(settings: Settings) -> SessionStore:
-    """The store `PARTNER_SESSION_STORE` names for a run that may use Prefect.
+def session_block_name(settings: Settings) -> str:
+    """The Secret block that keeps this account's session."""
+    return f"partner-sync-session-{account_key(settings)}"
 
-    `auto` is the Secret block when a Prefect API is configured (every worker shares
-    it), else the file; `prefect` without an API is refused as in `plain_session_store`.
+
+def run_session_store(settings: Settings) -> SessionStore:
+    """The store `session_store_kind` names, the Secret block included.
+
+    The block needs a Prefect API that outlives this process: without one (a temporary
+    server) it is refused in one line, as a token kept there would vanish with the server.
     """
-    if settings.session_store in ("auto", "prefect") and prefect_api_configured():
-        return PrefectSecretSessionStore(f"partner-sync-session-{account_key(settings)}")
-    return plain_session_store(settings)
+    if session_store_kind(settings) != "prefect":
+        return plain_session_store(settings)
+    if not prefect_api_configured():
+        raise SettingsError(
+            "PARTNER_SESSION_STORE=prefect needs a Prefect API (PREFECT_API_URL); "
+            "use `file` or `none` without one"
+        )
+    return PrefectSecretSessionStore(session_block_name(settings))

@@ -1,10 +1,10 @@
 """The `prefect` OTP source: the flow run pauses and a person (or `partner-sync otp`) types the code.
 
 After `mfa/send` the run pauses with `pause_flow_run(wait_for_input=OtpInput...)`. The
-Prefect UI shows a form with a description of where the code went and how long is left;
-`partner-sync otp CODE` answers from a terminal or an automation. A wrong code (`4012`)
-pauses again, each time under a new key; nobody answering before the login expires ends
-the run with one line.
+Prefect UI shows a form with a description of where the code went and when (UTC) the
+login expires; `partner-sync otp CODE` answers from a terminal or an automation. A wrong
+code (`4012`) pauses again, each time under a new key, and the run's log says why;
+nobody answering before the login expires ends the run with one line.
 
 `pause_flow_run`, not `suspend_flow_run`: a suspended run starts again from the top when
 resumed, which would log in again and send a new code.
@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from prefect import get_client
+from prefect import get_client, get_run_logger
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -129,9 +129,12 @@ def pause_labels(
 
 
 def describe_challenge(challenge: OtpChallenge, now: datetime | None = None) -> str:
-    """The form's markdown: where the code went, how long is left, which attempt this is."""
-    left = int(challenge.seconds_left())
-    until = (now or datetime.now(UTC)) + timedelta(seconds=left)
+    """The form's markdown: where the code went, until when it is good, which attempt this is.
+
+    The description is written once, at pause time, and read whenever someone opens the
+    form: so it states the absolute expiry (UTC), never a countdown that would be stale.
+    """
+    until = (now or datetime.now(UTC)) + timedelta(seconds=int(challenge.seconds_left()))
     if challenge.method == "TOTP":
         where = "from your **authenticator app**"
     elif challenge.destination:
@@ -142,13 +145,14 @@ def describe_challenge(challenge: OtpChallenge, now: datetime | None = None) -> 
     lines = [
         f"### partner-sync needs the one-time code {where}",
         "",
-        f"Type it below within **{left // 60} min {left % 60:02d} s** "
-        f"(until {until:%H:%M:%S} UTC); after that the login expires and this run fails.",
+        f"Type it below before **{until:%H:%M:%S} UTC** ({until:%Y-%m-%d}); "
+        "after that the login expires and this run fails.",
     ]
     if challenge.previous_error:
         lines += [
             "",
-            f"**The previous code was wrong.** Attempt {challenge.attempt} of {MAX_ATTEMPTS}.",
+            f"**The previous code was not accepted.** Attempt {challenge.attempt} of "
+            f"{MAX_ATTEMPTS}.",
         ]
     lines += ["", "From a terminal: `partner-sync otp 123456`."]
     return "\n".join(lines)
@@ -180,6 +184,15 @@ class PrefectOtpSource(BaseOtpSource):
         flow_run_id = self._flow_run_id()
         if self._pending_key is not None:
             self._verdict(flow_run_id, accepted=False)
+        if challenge.previous_error:
+            # Said in the run's own log: the form is not the only place a person looks.
+            left = MAX_ATTEMPTS - challenge.attempt + 1
+            get_run_logger().warning(
+                "%s; pausing again, %d attempt%s left",
+                challenge.previous_error,
+                left,
+                "" if left == 1 else "s",
+            )
         timeout = int(challenge.seconds_left())
         if timeout < 1:
             raise OtpError("the login expired before the run could ask for the code")

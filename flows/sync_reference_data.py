@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import Abort
 from prefect.states import Cancelled
 from sqlalchemy import Engine
 
@@ -42,6 +43,16 @@ from partner_sync.core.settings import Settings, load_settings
 #: Artifact keys (Prefect allows lowercase letters, digits and dashes).
 TABLE_ARTIFACT_KEY = "partner-sync-datasets"
 REPORT_ARTIFACT_KEY = "partner-sync-report"
+
+
+class RunLockHeld(Abort):
+    """Carried by the Cancelled state of a run that found the run lock taken.
+
+    A flow that returns a plain Cancelled state makes Prefect's engine raise `CancelledRun`
+    for it afterwards, which a deployment run logs as an ERROR with a traceback ("Engine
+    execution exited with unexpected exception"). Prefect treats an `Abort` as the
+    orchestrator's decision: the run ends Cancelled and the process exits 0, quietly.
+    """
 
 
 class SyncFailedError(RuntimeError):
@@ -130,7 +141,7 @@ def sync_reference_data(
                 "(it may be paused for its one-time code); this run does nothing"
             )
             get_run_logger().warning(message)
-            return Cancelled(message=message)
+            return Cancelled(message=message, data=RunLockHeld(message))
         # The login runs here, in the flow body, not in a task: the `prefect` OTP source
         # pauses this flow run.
         report = run_sync(
@@ -151,4 +162,10 @@ def sync_reference_data(
 
 if __name__ == "__main__":
     with quick_flow_settings():
-        sync_reference_data(datasets=sys.argv[1:] or None)  # type: ignore[arg-type]
+        final: Any = sync_reference_data(
+            datasets=[DatasetName(name) for name in sys.argv[1:]] or None, return_state=True
+        )
+    # One line and exit 1 unless Completed (a Cancelled run, too, did nothing).
+    sys.exit(
+        None if final.is_completed() else f"sync-reference-data ended {final.name}: {final.message}"
+    )

@@ -23,7 +23,7 @@ def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: byt
 
 def compute_signature(secret: str, message: bytes) -> str:
     """Return standard Base64 (with padding) of HMAC-SHA256 keyed with `secret` (UTF-8)."""
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

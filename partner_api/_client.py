@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Self
 
 import httpx
@@ -32,7 +33,7 @@ from ._response import Answer
 from ._retry import RetryMode, RetryPolicy
 from ._token import SessionToken
 from ._transport import Renew, Transport
-from ._urls import check_base_url
+from ._urls import check_base_url, tls_context
 from .datasets import DATASETS
 from .otp import OtpSource
 
@@ -44,7 +45,8 @@ class PartnerClient:
     nonce), retried by one tenacity policy, and parsed from the contract's envelope into
     data or a typed `APIStatusError`. A session token, once set (by `login` or
     `use_session`), rides on every partner call; when the server answers `4010` the
-    `renew` callback given with it supplies a new one, once per call.
+    `renew` callback given with it supplies a new one, once per call. `ca_bundle` is a
+    PEM file of CAs to trust for the partner's TLS certificate (default: the system's).
 
     A dataset read keeps up to `concurrency` pages in flight (setting `PARTNER_CONCURRENCY`);
     a 429 halves that, successes grow it back. The client is safe to share between threads.
@@ -65,6 +67,7 @@ class PartnerClient:
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.BaseTransport | None = None,
+        ca_bundle: str | Path | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         nonce: Callable[[], str] | None = None,
@@ -104,6 +107,7 @@ class PartnerClient:
             retry_policy=retry_policy or RetryPolicy(),
             max_response_bytes=max_response_bytes,
             transport=transport,
+            verify=tls_context(ca_bundle),
             sleep=sleep,
             concurrency=concurrency,
         )

@@ -62,3 +62,8 @@ HEALTH_PATH = "/actuator/health"
 WEB_PATH_PREFIX = "/web/v1"
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+#: A whole exchange (connect, send, headers, body) may take this many times
+#: `PARTNER_TIMEOUT`: the timeout itself bounds each read, and a server trickling a byte
+#: at a time would otherwise hold a request open for ever.
+EXCHANGE_DEADLINE_FACTOR = 4

@@ -5,6 +5,7 @@ The tree::
     PartnerError
     ├── ConfigurationError          a setting or argument that cannot work (caught before sending)
     ├── PartnerConnectionError      no usable HTTP exchange (connect, timeout, broken body)
+    │   └── UntrustedCertificateError  the partner's TLS certificate is not trusted (not retried)
     ├── InvalidResponseError        an answer that breaks the contract (not JSON, bad envelope, too big)
     │   └── DatasetChangedError     the dataset changed between pages; read it again
     ├── OtpError                    the OTP source could not produce a code
@@ -58,6 +59,7 @@ __all__ = [
     "ServerError",
     "SessionExpiredError",
     "SignatureError",
+    "UntrustedCertificateError",
     "WebPathError",
 ]
 
@@ -77,6 +79,13 @@ class PartnerConnectionError(PartnerError):
         super().__init__(message)
         #: False when the request certainly never reached the server (safe to repeat anything).
         self.sent = sent
+
+
+class UntrustedCertificateError(PartnerConnectionError):
+    """The partner's TLS certificate did not verify: a setting to fix, not a fault to retry."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, sent=False)
 
 
 class InvalidResponseError(PartnerError):

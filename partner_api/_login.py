@@ -23,6 +23,7 @@ from ._errors import (
     OtpError,
     PartnerConnectionError,
     ServerError,
+    UntrustedCertificateError,
 )
 from ._retry import RetryMode
 from ._token import SessionToken
@@ -68,8 +69,8 @@ def perform_login(
         try:
             return _login_once(transport, email, password, otp_source, method)
         except (LoginSessionExpiredError, ServerError, PartnerConnectionError) as exc:
-            if round_ >= restarts:
-                raise
+            if round_ >= restarts or isinstance(exc, UntrustedCertificateError):
+                raise  # an untrusted certificate is a setting to fix, not a fault to outlast
             logger.warning("login did not complete (%s); starting it again", type(exc).__name__)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -134,10 +135,10 @@ def _login_once(
                 json={"sessionId": initiated.session_id, "mfaMethod": value, "otp": code},
                 mode=RetryMode.ONCE,
             )
-        except InvalidOtpError:
+        except InvalidOtpError as exc:
             if not otp_source.asks_again or attempt == MAX_OTP_ATTEMPTS:
                 raise
-            previous_error = "wrong code"
+            previous_error = f"the code was not accepted ({exc.code or exc.status})"
             logger.info("the server rejected the code (attempt %d); asking again", attempt)
             continue
         verified = _model(MfaVerified, answer.data, "login/mfa/verify")

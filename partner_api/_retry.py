@@ -53,6 +53,7 @@ from ._errors import (
     RetryAfterTooLongError,
     ServerError,
     SessionExpiredError,
+    UntrustedCertificateError,
 )
 
 logger = logging.getLogger("partner_api.retry")
@@ -134,6 +135,8 @@ def _decide(
         if mode is RetryMode.ONCE and exc.status != 503:
             return None
         return f"server error ({exc.status})"
+    if isinstance(exc, UntrustedCertificateError):
+        return None  # the same certificate fails the same way until a setting changes
     if isinstance(exc, PartnerConnectionError):
         if mode is RetryMode.ONCE and exc.sent:
             return None

@@ -15,6 +15,7 @@ calls at once renews the session once.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +27,19 @@ import httpx
 from ._auth import HmacAuth
 from ._clock import ServerClock
 from ._concurrency import AdaptiveLimit
-from ._constants import DEFAULT_CONCURRENCY, HEALTH_PATH, WEB_PATH_PREFIX
-from ._errors import ConfigurationError, InvalidResponseError, PartnerConnectionError
+from ._constants import (
+    DEFAULT_CONCURRENCY,
+    EXCHANGE_DEADLINE_FACTOR,
+    HEALTH_PATH,
+    WEB_PATH_PREFIX,
+)
+from ._deadline import deadline_transport, exchange_deadline
+from ._errors import (
+    ConfigurationError,
+    InvalidResponseError,
+    PartnerConnectionError,
+    UntrustedCertificateError,
+)
 from ._response import Answer, answer_from
 from ._retry import CallBudget, RetryMode, RetryPolicy, build_retrying
 from ._token import SessionToken
@@ -58,6 +70,7 @@ class Transport:
         retry_policy: RetryPolicy,
         max_response_bytes: int,
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
         sleep: Callable[[float], None] = time.sleep,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
@@ -68,10 +81,13 @@ class Transport:
         self.retry_policy = retry_policy
         self.max_response_bytes = max_response_bytes
         self._sleep = sleep
+        #: A whole request and its response must be done within this (docs/partner-api.md
+        #: §3): httpx's `timeout` is per read, which a trickling server never trips.
+        self.exchange_seconds = timeout * EXCHANGE_DEADLINE_FACTOR
         self._http = httpx.Client(
             base_url=base_url,
             timeout=timeout,
-            transport=transport,
+            transport=transport if transport is not None else deadline_transport(verify),
             follow_redirects=False,  # a redirect must never carry our signature elsewhere
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
         )
@@ -215,11 +231,12 @@ class Transport:
         status: int | None = None
         try:
             sent = self.clock.local_time()
-            response = self._http.send(request, auth=self.auth, stream=True)
-            try:
-                body = self._read_capped(response, method, path)
-            finally:
-                response.close()
+            with exchange_deadline(self.exchange_seconds):
+                response = self._http.send(request, auth=self.auth, stream=True)
+                try:
+                    body = self._read_capped(response, method, path)
+                finally:
+                    response.close()
             status = response.status_code
         except httpx.TransportError as exc:
             raise self._connection_error(exc, method, path) from exc
@@ -280,6 +297,12 @@ class Transport:
     def _connection_error(
         self, exc: httpx.TransportError, method: str, path: str
     ) -> PartnerConnectionError:
+        reason = untrusted_certificate_reason(exc)
+        if reason is not None:
+            return UntrustedCertificateError(
+                f"the Partner API's TLS certificate at {self.base_url} is not trusted "
+                f"({reason}); set PARTNER_CA_BUNDLE to a CA bundle file that holds its issuer"
+            )
         sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         kind = type(exc).__name__
         if sent:
@@ -290,3 +313,19 @@ class Transport:
                 "check PARTNER_BASE_URL and that the server is up"
             )
         return PartnerConnectionError(what, sent=sent)
+
+
+def untrusted_certificate_reason(exc: BaseException) -> str | None:
+    """OpenSSL's reason when `exc` was caused by a certificate that did not verify, else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verify failed"
+        seen = seen.__cause__ or seen.__context__
+    # httpx re-raises httpcore's error without the ssl one attached in some versions.
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return text.partition("certificate verify failed: ")[2].partition(" (_ssl")[0] or (
+            "certificate verify failed"
+        )
+    return None

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from sandbox._config import API_KEYS
 from sandbox._responses import Reject
 from sandbox._state import NonceMemoryFull, SandboxState
 
@@ -95,7 +94,7 @@ def _check_headers_and_key(
     if not headers["authorization"].startswith(_HMAC_PREFIX):
         raise Reject("4030", "Authorization must be 'HMAC-SHA256 <signature>'")
     api_key = headers["x-api-key"]
-    known = API_KEYS.get(api_key)
+    known = state.config.api_keys().get(api_key)
     if known is None:
         raise Reject("4030", "unknown API key")
     retry_after = state.take_rate_token(api_key)
@@ -113,7 +112,9 @@ def signature_of(
     to_sign = b"\n".join(
         (method.encode(), signed_path, timestamp.encode("latin-1"), nonce.encode("latin-1"), body)
     )
-    return base64.b64encode(hmac.new(secret.encode(), to_sign, hashlib.sha256).digest())
+    # The key is the secret's UTF-8 bytes (docs/partner-api.md §1), whatever letters it holds.
+    key = secret.encode("utf-8")
+    return base64.b64encode(hmac.new(key, to_sign, hashlib.sha256).digest())
 
 
 def _check_signature(

@@ -15,9 +15,6 @@ from sandbox._config import (
     DEFAULT_PORT,
     DEFAULT_SEED,
     DEMO_API_KEY,
-    DEMO_API_SECRET,
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
     DEMO_TOTP_SECRET,
     MFA_EMAIL,
     MFA_TOTP,
@@ -92,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-sign-query", action="store_true", help="sign the path without its ?query"
     )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="serve HTTPS with this certificate",
+    )
+    parser.add_argument(
+        "--tls-key", type=Path, default=None, metavar="PEM", help="the certificate's private key"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument(
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
@@ -106,11 +113,11 @@ def banner(base_url: str, config: SandboxConfig) -> str:
         f"  base URL        {base_url}",
         f"  health          {base_url}/actuator/health",
         f"  API key         {DEMO_API_KEY}",
-        f"  API secret      {DEMO_API_SECRET}",
+        f"  API secret      {config.api_secret}",
         f"  auth-only key   {AUTH_ONLY_API_KEY}",
         f"  auth-only secr. {AUTH_ONLY_API_SECRET}",
-        f"  account         {DEMO_EMAIL}",
-        f"  password        {DEMO_PASSWORD}",
+        f"  account         {config.email}",
+        f"  password        {config.password}",
         f"  MFA methods     EMAIL={MFA_EMAIL} TOTP={MFA_TOTP}",
         f"  TOTP secret     {DEMO_TOTP_SECRET}",
         f"  OTP outbox      {base_url}/_sandbox/outbox",
@@ -130,6 +137,8 @@ def banner(base_url: str, config: SandboxConfig) -> str:
         )
     if config.maildir is not None:
         lines.append(f"  maildir         {config.maildir}")
+    if config.tls_certfile is not None:
+        lines.append(f"  TLS certificate {config.tls_certfile} (trust it: PARTNER_CA_BUNDLE)")
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -159,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             data_version=args.data_version,
             maildir=args.maildir,
             sign_query=not args.no_sign_query,
+            tls_certfile=args.tls_cert,
+            tls_keyfile=args.tls_key,
             seed=args.seed,
         )
     except ValueError as exc:
@@ -176,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     config.port = sock.getsockname()[1]
     app = create_app(config)
     server = make_server(app, log_level=args.log_level)
-    print(banner(base_url_for(args.host, config.port, config.context_path), config), flush=True)
+    base_url = base_url_for(args.host, config.port, config.context_path, config.scheme)
+    print(banner(base_url, config), flush=True)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -33,7 +33,8 @@ API_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     DEMO_API_KEY: (DEMO_API_SECRET, (SCOPE_AUTH, SCOPE_CONSTANTS_READ)),
     AUTH_ONLY_API_KEY: (AUTH_ONLY_API_SECRET, (SCOPE_AUTH,)),
 }
-"""API key -> (secret, scopes) the sandbox knows."""
+"""API key -> (secret, scopes) the sandbox knows by default (`SandboxConfig.api_secret` can
+change the demo key's secret)."""
 
 MFA_EMAIL = 10011001
 MFA_TOTP = 10011002
@@ -80,6 +81,15 @@ class SandboxConfig:
     max_otp_attempts: int = 5
     data_version: int = 1
     maildir: Path | None = None
+    api_secret: str = DEMO_API_SECRET
+    """The secret of the demo API key (`DEMO_API_KEY`); any Unicode text, used as UTF-8."""
+    email: str = DEMO_EMAIL
+    """The demo account's email (compared case-insensitively, as the partner does)."""
+    password: str = DEMO_PASSWORD
+    """The demo account's password; any Unicode text, compared as UTF-8."""
+    tls_certfile: Path | None = None
+    """A PEM certificate (chain) to serve HTTPS with; `tls_keyfile` is its private key."""
+    tls_keyfile: Path | None = None
     max_body_bytes: int = 64 * 1024
     max_header_bytes: int = 8 * 1024
     nonce_memory_max: int = 1_000_000
@@ -94,6 +104,8 @@ class SandboxConfig:
             if unknown or not self.fault_kinds:
                 raise ValueError(f"fault_kinds must be a non-empty subset of {FAULT_KINDS}")
             self.fault_kinds = tuple(self.fault_kinds)
+        if not (self.api_secret and self.email and self.password):
+            raise ValueError("api_secret, email and password must not be empty")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive or None")
         if self.cities < 0:
@@ -110,6 +122,20 @@ class SandboxConfig:
         self.drift_type = check_datasets(self.drift_type, "drift_type")
         if self.maildir is not None:
             self.maildir = Path(self.maildir)
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: give both or neither")
+        if self.tls_certfile is not None and self.tls_keyfile is not None:
+            self.tls_certfile, self.tls_keyfile = Path(self.tls_certfile), Path(self.tls_keyfile)
+
+    def api_keys(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """API key -> (secret, scopes) this sandbox accepts."""
+        secret, scopes = API_KEYS[DEMO_API_KEY]
+        return {**API_KEYS, DEMO_API_KEY: (self.api_secret or secret, scopes)}
+
+    @property
+    def scheme(self) -> str:
+        """`https` when a certificate is configured, else `http`."""
+        return "https" if self.tls_certfile is not None else "http"
 
 
 def check_datasets(names: object, what: str) -> tuple[str, ...]:

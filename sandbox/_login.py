@@ -12,8 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox._config import (
-    DEMO_EMAIL,
-    DEMO_PASSWORD,
     DEMO_TOTP_SECRET,
     MFA_EMAIL,
     MFA_TOTP,
@@ -34,12 +32,15 @@ def login_routes(state: SandboxState) -> list[PartnerRoute]:
         payload = json_object(await request.body())
         email = _field(payload, "email")
         password = _field(payload, "password")
-        # Both compared in constant time, and both always compared.
-        good = hmac.compare_digest(email.strip().lower().encode(), DEMO_EMAIL.encode())
-        good &= hmac.compare_digest(password.encode(), DEMO_PASSWORD.encode())
+        # Both compared in constant time (as UTF-8 bytes), and both always compared.
+        account = state.config
+        good = hmac.compare_digest(
+            email.strip().lower().encode("utf-8"), account.email.lower().encode("utf-8")
+        )
+        good &= hmac.compare_digest(password.encode("utf-8"), account.password.encode("utf-8"))
         if not good:
             raise Reject("4011", "wrong email or password")
-        session = state.start_login(DEMO_EMAIL)
+        session = state.start_login(account.email)
         return ok_data(
             state,
             {

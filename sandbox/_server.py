@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -52,14 +53,16 @@ def make_server(app: SandboxApp, *, log_level: str = "warning") -> uvicorn.Serve
         # Let oversized headers reach the app, which answers them with a contract error (4000).
         h11_max_incomplete_event_size=max(64 * 1024, 4 * config.max_header_bytes),
         timeout_graceful_shutdown=2,
+        ssl_certfile=config.tls_certfile,
+        ssl_keyfile=config.tls_keyfile,
     )
     return uvicorn.Server(uv_config)
 
 
-def base_url_for(host: str, port: int, context_path: str) -> str:
-    """`http://host:port/context` with IPv6 hosts in brackets."""
+def base_url_for(host: str, port: int, context_path: str, scheme: str = "http") -> str:
+    """`http://host:port/context` (or `https://`) with IPv6 hosts in brackets."""
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{context_path}"
+    return f"{scheme}://{shown}:{port}{context_path}"
 
 
 @dataclass
@@ -108,7 +111,7 @@ def running_sandbox(
     )
     thread.start()
     handle = SandboxHandle(
-        base_url=base_url_for(host, actual_port, config.context_path),
+        base_url=base_url_for(host, actual_port, config.context_path, config.scheme),
         host=host,
         port=actual_port,
         app=app,
@@ -129,12 +132,16 @@ def running_sandbox(
 def _wait_healthy(handle: SandboxHandle, thread: threading.Thread) -> None:
     deadline = time.monotonic() + _START_TIMEOUT
     url = handle.base_url + "/actuator/health"
+    certfile = handle.config.tls_certfile
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(certfile)) if certfile is not None else True
+    )
     while True:
         if not thread.is_alive():
             raise RuntimeError("sandbox server thread ended during start-up")
         if handle.server.started:
             try:
-                if httpx.get(url, timeout=1.0).status_code == 200:
+                if httpx.get(url, timeout=1.0, verify=verify).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

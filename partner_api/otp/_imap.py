@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from imap_tools import AND, BaseMailBox, MailMessageFlags
@@ -54,6 +54,9 @@ IDLE_ROUND = 25.0
 MAX_CANDIDATES = 10
 #: Reconnects tolerated while waiting (a dropped connection mid-IDLE is not the end).
 MAX_RECONNECTS = 3
+#: Longest wait for the email by default (`PARTNER_IMAP_WAIT`): well inside the partner's
+#: five-minute login session, so a misconfigured mailbox fails in two minutes, not five.
+DEFAULT_MAX_WAIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,8 @@ class ImapOtpSource(BaseOtpSource):
     group (or whole match) is the code. `security` is `ssl` (port 993), `starttls` or `none`
     (port 143; `none` only to a loopback host). `move_to` names a folder the used message is
     moved to; without it the message is marked `\\Seen`. `ca_file` is a CA bundle to trust for
-    the server's certificate. `clock` (wall time, compared with `INTERNALDATE`) and `sleep`
+    the server's certificate. `max_wait` bounds how long `get_code` waits for the email (the
+    login session's end bounds it too). `clock` (wall time, compared with `INTERNALDATE`) and `sleep`
     (between polls) are injectable for tests. The password never appears in a log, an error
     or `repr`.
     """
@@ -95,6 +99,7 @@ class ImapOtpSource(BaseOtpSource):
         move_to: str | None = None,
         ca_file: str | Path | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_wait: float = DEFAULT_MAX_WAIT,
         use_idle: bool = True,
         timeout: float = IMAP_TIMEOUT,
         clock: Callable[[], float] = time.time,
@@ -112,6 +117,9 @@ class ImapOtpSource(BaseOtpSource):
         )
         if poll_interval <= 0:
             raise ConfigurationError("the IMAP poll interval and timeout must be positive")
+        if max_wait <= 0:
+            raise ConfigurationError("PARTNER_IMAP_WAIT must be a positive number of seconds")
+        self._max_wait = max_wait
         self._move_to = move_to or None
         self._poll_interval = poll_interval
         self._use_idle = use_idle
@@ -171,6 +179,8 @@ class ImapOtpSource(BaseOtpSource):
         if mark is None:
             raise OtpError("the imap OTP source was asked for a code before prepare()")
         started = time.monotonic()
+        # Waiting ends at PARTNER_IMAP_WAIT or when the login expires, whichever comes first.
+        challenge = replace(challenge, deadline=min(challenge.deadline, started + self._max_wait))
         logger.info(
             "IMAP: waiting up to %d s for an email from %s in %s%s",
             int(challenge.seconds_left()),
@@ -302,8 +312,8 @@ class ImapOtpSource(BaseOtpSource):
         besides = " besides the one whose code was rejected" if self._tried else ""
         return (
             f"no email from {self._sender}{besides} arrived in {self._mailbox.folder} within "
-            f"{waited:.0f} s; check PARTNER_IMAP_SENDER and that the partner's mail reaches "
-            "this mailbox"
+            f"{waited:.0f} s (PARTNER_IMAP_WAIT is {self._max_wait:g} s); check "
+            "PARTNER_IMAP_SENDER and that the partner's mail reaches this mailbox"
         )
 
 

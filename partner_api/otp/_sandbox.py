@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 
 from .._errors import OtpError
+from .._urls import tls_context
 from ._base import BaseOtpSource, OtpChallenge
 
 
@@ -17,9 +19,15 @@ class SandboxOtpSource(BaseOtpSource):
     asks_again = False
 
     def __init__(
-        self, base_url: str, *, poll_interval: float = 0.05, timeout: float = 10.0
+        self,
+        base_url: str,
+        *,
+        poll_interval: float = 0.05,
+        timeout: float = 10.0,
+        ca_bundle: str | Path | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        self._verify = tls_context(ca_bundle)
         self._poll_interval = poll_interval
         self._timeout = timeout
 
@@ -27,7 +35,7 @@ class SandboxOtpSource(BaseOtpSource):
         """Poll the outbox for the newest code sent to this login session."""
         deadline = time.monotonic() + min(self._timeout, max(challenge.seconds_left(), 0.1))
         url = f"{self._base_url}/_sandbox/outbox"
-        with httpx.Client(timeout=5.0) as http:
+        with httpx.Client(timeout=5.0, verify=self._verify) as http:
             while True:
                 try:
                     response = http.get(url, params={"sessionId": challenge.session_id})

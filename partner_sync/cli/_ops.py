@@ -22,6 +22,7 @@ from storage import (
 )
 
 from ._output import EXIT_USAGE, console, fail
+from ._settings import prefect_api_missing
 
 
 def status(
@@ -113,16 +114,12 @@ def serve(
 
 def secrets_push() -> int:
     """Create (or overwrite) Prefect Secret blocks from the current credentials."""
-    # Lazy: importing Prefect costs ~1.5 s, which the commands without it must not pay.
+    refused = prefect_api_missing("the runs read the blocks from")
+    if refused is not None:
+        return refused
+    # Lazy: importing Prefect costs ~1.8 s, which the commands without it must not pay.
     from flows._secret_blocks import push_secrets
-    from flows._session_prefect import prefect_api_configured
 
-    if not prefect_api_configured():
-        return fail(
-            "no Prefect API is configured: set PREFECT_API_URL (e.g. "
-            "http://127.0.0.1:4200/api) so the blocks land where the runs read them",
-            EXIT_USAGE,
-        )
     pushed = push_secrets(load_settings())
     if not pushed:
         return fail("no credential is set: nothing to push", EXIT_USAGE)

@@ -13,27 +13,16 @@ from partner_sync.core.client import build_client
 from partner_sync.core.login import log_in, usable_kept_session
 from partner_sync.core.otp import build_otp_source
 from partner_sync.core.report import EXIT_FAILED, EXIT_OK
-from partner_sync.core.session import SessionStore, plain_session_store
-from partner_sync.core.settings import Settings, load_settings
 
 from ._output import EXIT_USAGE, fail
-
-
-def session_store_for(settings: Settings) -> SessionStore:
-    """The store a run would use: under `auto`, Prefect's when a Prefect API is configured."""
-    if settings.session_store not in ("auto", "prefect"):
-        return plain_session_store(settings)
-    # Lazy: importing Prefect costs ~1.5 s; only these two settings may need its store.
-    from flows._session_prefect import run_session_store
-
-    return run_session_store(settings)
+from ._settings import load_cli_settings, prefect_api_missing, session_store_for
 
 
 def login(
     force: Annotated[bool, typer.Option(help="Log in even if a session is kept.")] = False,
 ) -> int:
     """Log in once (interactively by default) and keep the session for later runs."""
-    settings = load_settings()
+    settings = load_cli_settings()
     settings.require("api_key", "api_secret", "email", "password")
     store = session_store_for(settings)
     kept = None if force else usable_kept_session(store, settings)
@@ -61,7 +50,7 @@ def login(
 
 def logout() -> int:
     """End the kept session on the server and forget it."""
-    settings = load_settings()
+    settings = load_cli_settings()
     store = session_store_for(settings)
     kept = store.load()
     if kept is None:
@@ -94,7 +83,10 @@ def otp(
     code = code.strip()
     if not OTP_PATTERN.match(code):
         return fail("a one-time code is 6 digits", EXIT_USAGE)
-    # Lazy: importing Prefect costs ~1.5 s, which the commands without it must not pay.
+    refused = prefect_api_missing("whose run is paused for the code")
+    if refused is not None:
+        return refused
+    # Lazy: importing Prefect costs ~1.8 s, which the commands without it must not pay.
     from flows.otp_prefect import answer_paused_run
 
     answer = answer_paused_run(code, flow_run, wait=wait)

@@ -16,6 +16,7 @@ from partner_sync.core.run import run_sync
 from partner_sync.core.settings import load_settings
 
 from ._output import load_sandbox, print_report
+from ._settings import load_cli_settings, session_store_for
 
 DatasetsOption = Annotated[
     list[DatasetName] | None,
@@ -86,8 +87,8 @@ def _run_and_print(
     full_refresh: bool,
     overrides: dict[str, Any],
 ) -> int:
-    settings = load_settings(**overrides)
     if no_prefect:
+        settings = load_cli_settings(**overrides)
         with progress_for_terminal() as progress:
             report = run_sync(
                 settings,
@@ -95,8 +96,10 @@ def _run_and_print(
                 allow_mass_delete=allow_mass_delete,
                 full_refresh=full_refresh,
                 progress=progress,
+                store=session_store_for(settings),
             )
     else:
+        load_settings(**overrides)  # a bad setting is one line here, not a failed flow run
         report = _run_flow(datasets, allow_mass_delete, full_refresh, overrides)
     return print_report(report)
 
@@ -129,6 +132,8 @@ def _run_flow(
         if lost is None:
             raise
         raise lost from None
+    if state.is_cancelled():  # e.g. another run holds the lock: nothing was attempted
+        raise RuntimeError(f"the flow run was cancelled: {state.message}")
     result = state.result(raise_on_failure=False)
     if isinstance(result, SyncFailedError):
         return result.report

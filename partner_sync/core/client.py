@@ -18,6 +18,7 @@ def build_client(settings: Settings) -> PartnerClient:
             session_header=settings.session_header,
             sign_query=settings.sign_query,
             allow_insecure_http=settings.allow_insecure_http,
+            ca_bundle=settings.ca_bundle or None,
             timeout=settings.timeout,
             page_size=settings.page_size,
             concurrency=settings.concurrency,

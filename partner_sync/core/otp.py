@@ -35,7 +35,7 @@ def build_otp_source(settings: Settings, client: PartnerClient) -> OtpSource:
     if source == "totp":
         return TotpOtpSource(settings.totp_secret.get_secret_value(), clock=client.clock.now)
     if source == "sandbox":
-        return SandboxOtpSource(settings.base_url)
+        return SandboxOtpSource(settings.base_url, ca_bundle=settings.ca_bundle or None)
     if source == "imap":
         return imap_source_from_settings(settings)
     if source == "prefect":
@@ -62,6 +62,7 @@ def imap_source_from_settings(settings: Settings) -> OtpSource:
             security=settings.imap_security,
             move_to=settings.imap_move_to or None,
             ca_file=settings.imap_ca_file or None,
+            max_wait=settings.imap_wait,
         )
     except ConfigurationError as exc:
         raise SettingsError(str(exc)) from None

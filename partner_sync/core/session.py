@@ -6,9 +6,13 @@ Two stores share one small protocol:
   `$XDG_STATE_HOME/partner-sync/session-<account>.json` (`~/.local/state/...`). It needs no
   server and suits one host: the CLI, `--no-prefect`, `partner-sync serve`.
 - `flows._session_prefect.PrefectSecretSessionStore`: an encrypted Prefect `Secret` block,
-  so every worker of a scaled-out deployment shares one session. The Prefect shells
-  choose it (`flows._session_prefect.run_session_store`) when a Prefect API is configured
-  (`PARTNER_SESSION_STORE=auto`); this core knows only the protocol.
+  so every worker of a scaled-out deployment shares one session. This core knows only the
+  protocol; `flows._session_prefect.run_session_store` builds it.
+
+Which of them a run, `login`, `logout` or `sync --no-prefect` uses is decided by one rule,
+`session_store_kind`, from settings alone: under `auto`, the Secret block when
+`PREFECT_API_URL` is set (in the environment or `.env`), else the file. So every command
+run with the same environment looks in the same place.
 
 The app's database is deliberately not a store: it holds data that many readers may
 query, and a bearer token has no business next to it.
@@ -25,7 +29,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
@@ -147,18 +151,36 @@ def file_store(settings: Settings) -> FileSessionStore:
     return FileSessionStore(default_state_dir() / f"session-{account_key(settings)}.json")
 
 
-def plain_session_store(settings: Settings) -> SessionStore:
-    """The store `PARTNER_SESSION_STORE` names for a run without Prefect (`auto` is the file).
+SessionStoreKind = Literal["file", "prefect", "none"]
 
-    `prefect` is refused with one line: that store needs a Prefect API, which only the
-    Prefect shells (`flows._session_prefect.run_session_store`) provide.
+
+def session_store_kind(settings: Settings) -> SessionStoreKind:
+    """Where the kept session lives for these settings: the one rule every command follows.
+
+    `PARTNER_SESSION_STORE=auto` is the Prefect Secret block when `PREFECT_API_URL` is set
+    (environment or `.env`) and the file otherwise; `file`, `prefect` and `none` are
+    themselves. It depends on settings only, never on the command, so `sync --no-prefect`,
+    the flow, `login` and `logout` agree.
     """
     choice = settings.session_store
-    if choice == "none":
+    if choice == "auto":
+        return "prefect" if settings.prefect_api_url else "file"
+    return choice
+
+
+def plain_session_store(settings: Settings) -> SessionStore:
+    """The file or null store `session_store_kind` names; the Prefect kind is refused.
+
+    The Secret block store needs Prefect, which this core does not import: callers that
+    may need it build it with `flows._session_prefect.run_session_store`.
+    """
+    kind = session_store_kind(settings)
+    if kind == "none":
         return NullSessionStore()
-    if choice == "prefect":
+    if kind == "prefect":
         raise SettingsError(
-            "PARTNER_SESSION_STORE=prefect needs a Prefect API (PREFECT_API_URL); "
-            "`sync --no-prefect` can use `file` or `none`"
+            f"PARTNER_SESSION_STORE={settings.session_store} keeps the session in a Prefect "
+            "Secret block (PREFECT_API_URL), which this caller cannot reach; "
+            "set PARTNER_SESSION_STORE=file or none"
         )
     return file_store(settings)

@@ -38,6 +38,10 @@ REQUIRED_FOR_SYNC = {
 }
 
 
+#: Settings read from a variable without the `PARTNER_` prefix, by field name.
+UNPREFIXED = {"database_url": "DATABASE_URL", "prefect_api_url": "PREFECT_API_URL"}
+
+
 class SettingsError(Exception):
     """A setting is missing or invalid; the message names the variable."""
 
@@ -65,6 +69,8 @@ class Settings(BaseSettings):
     sign_query: bool = True
     session_header: str = DEFAULT_SESSION_HEADER
     allow_insecure_http: bool = False
+    #: A PEM file of CAs to trust for the partner's TLS certificate (default: the system's).
+    ca_bundle: str = ""
 
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
@@ -89,9 +95,12 @@ class Settings(BaseSettings):
     imap_move_to: str = ""
     #: A CA bundle to trust for the mailbox's TLS certificate (default: the system's).
     imap_ca_file: str = ""
+    #: Seconds to wait for the code's email before giving up (the login's end bounds it too).
+    imap_wait: float = Field(default=120.0, gt=0)
 
     #: Where the session token is kept between runs (README "Prefect"): `auto` is the
-    #: Prefect Secret block when a Prefect API is configured, else the file.
+    #: Prefect Secret block when `PREFECT_API_URL` is set, else the file
+    #: (`partner_sync.core.session.session_store_kind` is the one rule).
     session_store: SessionStoreName = "auto"
     #: The file store's path (default: per account under `$XDG_STATE_HOME/partner-sync/`).
     session_file: str = ""
@@ -112,6 +121,11 @@ class Settings(BaseSettings):
     lock_timeout: float = Field(default=30.0, ge=0)
     #: Keep what each run changed (`partner-sync changes`) this many days; unset keeps all.
     changes_retention_days: int | None = Field(default=None, ge=1)
+
+    #: Prefect's `PREFECT_API_URL` as the environment or `.env` gives it (read, never used to
+    #: connect: Prefect reads its own). It decides `auto` choices the same way for every
+    #: command, `sync --no-prefect` included, without importing Prefect.
+    prefect_api_url: str = Field(default="", validation_alias=AliasChoices("PREFECT_API_URL"))
 
     #: The app's database; not prefixed, as is the convention.
     database_url: str = Field(
@@ -144,6 +158,37 @@ class Settings(BaseSettings):
             )
 
 
+#: Every setting that is a credential, in the order `secrets push` reports them.
+CREDENTIAL_FIELDS = (
+    "api_key",
+    "api_secret",
+    "email",
+    "password",
+    "totp_secret",
+    "imap_user",
+    "imap_password",
+)
+
+
+def missing_credentials(settings: Settings) -> list[str]:
+    """The credentials this configuration needs that are empty (by field name).
+
+    The four of the partner account always; the TOTP secret and the mailbox's user and
+    password only when `PARTNER_OTP_SOURCE` reads them.
+    """
+    needed = list(REQUIRED_FOR_SYNC)
+    if settings.otp_source == "totp":
+        needed.append("totp_secret")
+    if settings.otp_source == "imap":
+        needed += ["imap_user", "imap_password"]
+    missing = []
+    for name in needed:
+        value = getattr(settings, name)
+        if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+            missing.append(name)
+    return missing
+
+
 def load_settings(**overrides: object) -> Settings:
     """Load settings, turning a validation failure into one readable `SettingsError` line."""
     try:
@@ -152,6 +197,6 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors(include_url=False, include_input=False):
             name = str(error["loc"][0]) if error["loc"] else "?"
-            env = "DATABASE_URL" if name == "database_url" else f"PARTNER_{name.upper()}"
+            env = UNPREFIXED.get(name, f"PARTNER_{name.upper()}")
             problems.append(f"{env}: {error['msg']}")
         raise SettingsError("invalid setting " + "; ".join(problems)) from None

@@ -24,7 +24,6 @@ from tests.flows.e2e import (
     run,
     wait_until,
 )
-from tests.support.postgres import throwaway_database
 from tests.support.settings import demo_env
 
 DEPLOYMENT = "sync-reference-data/daily"
@@ -105,60 +104,6 @@ def test_a_deployment_run_pauses_for_the_otp_completes_and_an_overlapping_run_is
     with engine.connect() as conn:
         for table in ("countries", "currencies", "languages", "cities"):
             assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() > 0
-    engine.dispose()
-
-
-@pytest.fixture
-def throwaway_postgres() -> Iterator[str]:
-    """A new PostgreSQL database for one Prefect server, dropped afterwards."""
-    with throwaway_database("prefect_e2e") as url:
-        yield url
-
-
-@pytest.mark.postgres
-def test_the_work_pool_shape_on_postgresql_deploys_and_a_worker_completes_a_run(
-    sandbox: SandboxHandle, throwaway_postgres: str, tmp_path: Path
-) -> None:
-    prefect = str(BIN / "prefect")
-    with prefect_server(tmp_path, throwaway_postgres) as server:
-        env = server.env(
-            **{**partner_env(sandbox, tmp_path), "PARTNER_OTP_SOURCE": "sandbox"},
-            PARTNER_SYNC_HOME=str(PROJECT),
-            PREFECT_WORKER_QUERY_SECONDS="1",  # poll for runs every second, not every 10
-        )
-        # `prefect work-pool create partner-sync --type process`, without a CLI's start-up.
-        from prefect.workers.process import ProcessWorker
-
-        server.api(
-            "POST",
-            "/work_pools/",
-            json={
-                "name": "partner-sync",
-                "type": "process",
-                "base_job_template": ProcessWorker.get_default_base_job_template(),
-            },
-        )
-        # The worker starts while `prefect deploy` runs, as it would on another host.
-        worker = [prefect, "worker", "start", "--pool", "partner-sync", "--limit", "1"]
-        with background(worker, env, tmp_path / "worker.log", PROJECT):
-            deploy = [
-                *(prefect, "--no-prompt", "deploy", "--all"),
-                *("--prefect-file", "deployments/prefect.yaml"),
-            ]
-            done = run(deploy, env, PROJECT)
-            assert done.returncode == 0, done.stdout + done.stderr
-            deployment = server.api("GET", "/deployments/name/sync-reference-data/daily-pool")
-            assert deployment["global_concurrency_limit"]["limit"] == 1
-            assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
-            assert deployment["schedules"][0]["schedule"]["cron"] == "0 3 * * *"
-            flow_run = server.api(
-                "POST", f"/deployments/{deployment['id']}/create_flow_run", json={}
-            )
-            final = server.wait_for_state(flow_run["id"], {"COMPLETED", "FAILED", "CRASHED"}, 90)
-            assert final == "COMPLETED", (tmp_path / "worker.log").read_text()[-3000:]
-    engine = sa.create_engine(env["DATABASE_URL"])
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM cities")).scalar_one() > 0
     engine.dispose()
 
 

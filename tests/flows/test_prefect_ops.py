@@ -136,6 +136,8 @@ def test_the_run_pauses_for_the_otp_and_partner_sync_otp_answers_wrong_then_righ
 
     run_id = state.state_details.flow_run_id
     logged = stored_logs(run_id)
+    # The run's own log says why it paused again, not only the form.
+    assert "the code was not accepted (4012); pausing again, 4 attempts left" in logged
     for secret in [*answerer.codes, kept.token.get_secret_value(), DEMO_API_SECRET, DEMO_PASSWORD]:
         assert secret not in logged
     # Prefect stores run input in plain text: the answers are gone once read.
@@ -214,6 +216,29 @@ def test_nobody_answering_ends_the_run_in_one_line_before_prefects_timeout(
     assert "nobody supplied the one-time code within" in (state.message or "")
     report = artifacts(state.state_details.flow_run_id)["partner-sync-report"]
     assert "login failed" in str(report.data)
+
+
+def test_the_form_states_when_the_login_expires_not_a_countdown() -> None:
+    from datetime import UTC, datetime
+
+    from flows.otp_prefect import describe_challenge
+    from partner_api import OtpChallenge
+
+    paused_at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    challenge = OtpChallenge(
+        session_id="s",
+        method="EMAIL",
+        destination="p***@example.com",
+        deadline=time.monotonic() + 299.5,
+        attempt=2,
+        previous_error="the code was not accepted (4012)",
+    )
+
+    text = describe_challenge(challenge, now=paused_at)
+
+    assert "before **03:09:04 UTC** (2030-01-02)" in text
+    assert " min " not in text and "within" not in text  # nothing that goes stale
+    assert "Attempt 2 of 5" in text
 
 
 def test_otp_with_no_paused_run_says_so(capsys: pytest.CaptureFixture[str]) -> None:

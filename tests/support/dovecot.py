@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tests.support.ports import PortInUse, free_port, retry_on_port_clash
 from tests.support.processes import start_process, stop_process
+from tests.support.tls import self_signed_certificate
 
 #: Where Debian puts the binary (often not on a non-root PATH).
 _DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
@@ -136,17 +137,7 @@ def _prepare(root: Path, *, user: str, password: str, broken_auth: bool) -> Dove
     maildir = home / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True)
-    cert, key = root / "cert.pem", root / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    key.chmod(0o600)
+    cert, key = self_signed_certificate(root)
 
     if os.geteuid() == 0:
         # Dovecot refuses uid 0 for mail; `nobody` owns the mail, its own users do the rest.
@@ -161,7 +152,10 @@ def _prepare(root: Path, *, user: str, password: str, broken_auth: bool) -> Dove
     if ":" in user or ":" in password or "\n" in user + password:
         raise ValueError("a passwd-file user or password cannot hold ':' or a line break")
     passwd_file = root / "passwd"
-    passwd_file.write_text(f"{user}:{{PLAIN}}{password}\n", encoding="utf-8")
+    # Dovecot looks a user up by its name with `\\`, `"` and `'` backslash-escaped (its
+    # `str_escape`), so the file's key is written the same way.
+    lookup_name = user.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+    passwd_file.write_text(f"{lookup_name}:{{PLAIN}}{password}\n", encoding="utf-8")
     if os.geteuid() == 0:
         shutil.chown(passwd_file, internal_user)  # the auth worker reads it as that user
     passwd_file.chmod(0o600)
@@ -188,6 +182,8 @@ ssl_key = <{key}
 disable_plaintext_auth = no
 login_trusted_networks = 127.0.0.0/8
 auth_mechanisms = plain login
+# Any user name (spaces, quotes, non-ASCII letters), not only Dovecot's default safe set.
+auth_username_chars =
 # Tests try a wrong password on purpose: answer at once instead of after the 2 s default.
 auth_failure_delay = 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -206,6 +207,34 @@ def test_no_email_before_the_deadline_is_one_clear_line(dovecot: DovecotServer) 
     assert message.startswith(f"no email from {SANDBOX_MAIL_FROM} arrived in INBOX within ")
     assert "check PARTNER_IMAP_SENDER" in message
     assert "\n" not in message
+
+
+def test_partner_imap_wait_ends_the_wait_long_before_the_login_expires(
+    dovecot: DovecotServer,
+) -> None:
+    settings = Settings(
+        otp_source="imap",
+        imap_host=dovecot.host,
+        imap_port=dovecot.port,
+        imap_user=dovecot.user,
+        imap_password=dovecot.password,
+        imap_sender=SANDBOX_MAIL_FROM,
+        imap_security="none",
+        imap_wait=1.5,
+    )
+    source = imap_source_from_settings(settings)
+    source.prepare("EMAIL")
+    started = time.monotonic()
+
+    with pytest.raises(OtpError) as caught:
+        source.get_code(challenge(seconds=300.0))  # the partner's whole login session
+
+    assert time.monotonic() - started < 10
+    assert re.search(r"within \d+ s \(PARTNER_IMAP_WAIT is 1\.5 s\)", str(caught.value))
+
+
+def test_the_default_imap_wait_is_two_minutes() -> None:
+    assert Settings().imap_wait == 120
 
 
 def test_an_email_without_a_code_is_reported_without_leaking_digits(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,26 @@ def test_otp_refuses_a_code_that_is_not_6_digits(capsys: pytest.CaptureFixture[s
 
     assert main(["otp", "12345"]) == 2
     assert "6 digits" in capsys.readouterr().err
+
+
+def test_otp_without_a_prefect_api_refuses_at_once_in_one_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    quiet = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    done = subprocess.run(
+        [*CLI, "otp", "123456"],
+        capture_output=True,
+        text=True,
+        env={**quiet, **env, "PREFECT_HOME": str(tmp_path / "prefect")},
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "partner-sync: error: no Prefect API is configured: set PREFECT_API_URL "
+        "(e.g. http://127.0.0.1:4200/api) to the server whose run is paused for the code"
+    ]
+    assert "paused" not in done.stdout
+    # No temporary Prefect server was started: it would have created its database here.
+    assert not (tmp_path / "prefect" / "prefect.db").exists()

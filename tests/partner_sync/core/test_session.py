@@ -19,6 +19,7 @@ from partner_sync.core.session import (
     account_key,
     file_store,
     plain_session_store,
+    session_store_kind,
 )
 from partner_sync.core.settings import Settings, SettingsError
 
@@ -78,10 +79,28 @@ def test_the_store_setting_chooses_the_store(env: dict[str, str], tmp_path: Path
         Settings(session_store="file", session_file=str(tmp_path / "s.json"))
     )
     assert isinstance(chosen, FileSessionStore) and chosen.path == tmp_path / "s.json"
-    # `auto` outside Prefect is the file: `sync --no-prefect` never imports Prefect.
+    # `auto` without PREFECT_API_URL is the file, for every command.
     assert isinstance(plain_session_store(Settings(session_store="auto")), FileSessionStore)
     with pytest.raises(SettingsError, match="PARTNER_SESSION_STORE=prefect"):
         plain_session_store(Settings(session_store="prefect"))
+
+
+@pytest.mark.parametrize(
+    ("choice", "api_url", "kind"),
+    [
+        ("auto", "", "file"),
+        ("auto", "http://127.0.0.1:4200/api", "prefect"),
+        ("file", "http://127.0.0.1:4200/api", "file"),
+        ("none", "http://127.0.0.1:4200/api", "none"),
+        ("prefect", "", "prefect"),
+    ],
+)
+def test_one_rule_names_the_store_from_settings_alone(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, choice: str, api_url: str, kind: str
+) -> None:
+    monkeypatch.setenv("PARTNER_SESSION_STORE", choice)
+    monkeypatch.setenv("PREFECT_API_URL", api_url)
+    assert session_store_kind(Settings()) == kind
 
 
 def test_a_second_run_reuses_the_kept_session_and_makes_no_login(
