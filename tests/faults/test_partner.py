@@ -105,7 +105,6 @@ def trickling_server(interval: float) -> Iterator[str]:
 
 #: `PARTNER_TIMEOUT` in the trickle test; each byte comes well within it.
 TRICKLE_TIMEOUT = 1.0
-#: How long the login may take before the test calls it hanging (2 tries of the timeout, and room).
 #: Each try of a request may last 4 x PARTNER_TIMEOUT in all (EXCHANGE_DEADLINE_FACTOR);
 #: the login makes 2 tries (PARTNER_MAX_ATTEMPTS) and restarts once: about 17 s here.
 TRICKLE_PATIENCE = 30.0
