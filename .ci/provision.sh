@@ -35,15 +35,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     SUDO=(sudo -n)
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Whether a package source offers `$1`. (Not `apt-cache policy | grep -q` under pipefail:
+  # grep's early exit kills apt-cache with SIGPIPE, and the pipeline fails on a match.)
+  offered() {
+    local policy
+    policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+    grep -q 'Candidate: [^(]' <<<"$policy"
+  }
   # A fresh image has no package lists: update only when a package has no install candidate.
   for package in "${missing[@]}"; do
-    if ! apt-cache policy "$package" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+    if ! offered "$package"; then
       "${SUDO[@]}" apt-get update -q >/dev/null || fail "missing ${missing[*]}; apt-get update failed (no package source reachable?): run \`$hint\` once one is"
       break
     fi
   done
   for package in "${missing[@]}"; do
-    apt-cache policy "$package" 2>/dev/null | grep -q 'Candidate: [^(]' \
+    offered "$package" \
       || fail "missing $package and no package source offers it: add a Debian source to /etc/apt/sources.list, then \`$hint\`"
   done
   echo "make provision: installing ${missing[*]}"
