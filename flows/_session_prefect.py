@@ -11,11 +11,13 @@ blocks through the Prefect API can read the token, as with the API secret itself
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect.blocks.system import Secret
 from prefect.exceptions import ObjectNotFound
-from prefect.settings import get_current_settings
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
 from partner_api import SessionToken
 from partner_sync.core.session import (
@@ -45,14 +47,26 @@ def _is_missing(exc: Exception) -> bool:
 class PrefectSecretSessionStore:
     """A `Secret` block named `partner-sync-session-<account>` holding the session as JSON."""
 
-    def __init__(self, block_name: str) -> None:
+    def __init__(self, block_name: str, api_url: str | None = None) -> None:
         self.block_name = block_name
+        #: The API the block lives on: the settings' `PREFECT_API_URL` (the one the store's
+        #: choice was made by), else whatever Prefect is configured with in this process.
+        self.api_url = api_url
         self.where = f"Prefect Secret block {block_name!r}"
+
+    @contextmanager
+    def _on_api(self) -> Iterator[None]:
+        if self.api_url is None:
+            yield
+            return
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            yield
 
     def load(self) -> SessionToken | None:
         """Load the block; a missing or malformed block counts as nothing kept."""
         try:
-            block: Any = Secret.load(self.block_name)
+            with self._on_api():
+                block: Any = Secret.load(self.block_name)
         except Exception as exc:
             if not _is_missing(exc):
                 logger.warning("cannot read %s: %s", self.where, type(exc).__name__)
@@ -62,12 +76,14 @@ class PrefectSecretSessionStore:
 
     def save(self, session: SessionToken) -> None:
         """Create or overwrite the block."""
-        Secret(value=session.to_json()).save(self.block_name, overwrite=True)
+        with self._on_api():
+            Secret(value=session.to_json()).save(self.block_name, overwrite=True)
 
     def clear(self) -> bool:
         """Delete the block."""
         try:
-            Secret.delete(self.block_name)
+            with self._on_api():
+                Secret.delete(self.block_name)
         except Exception as exc:
             if _is_missing(exc):
                 return False
@@ -88,9 +104,12 @@ def run_session_store(settings: Settings) -> SessionStore:
     """
     if session_store_kind(settings) != "prefect":
         return plain_session_store(settings)
-    if not prefect_api_configured():
+    # The choice was made from the settings' PREFECT_API_URL; Prefect's own settings in this
+    # process may have been read before that was set (a long-lived process, a test run).
+    api_url = settings.prefect_api_url or None
+    if api_url is None and not prefect_api_configured():
         raise SettingsError(
             "PARTNER_SESSION_STORE=prefect needs a Prefect API (PREFECT_API_URL); "
             "use `file` or `none` without one"
         )
-    return PrefectSecretSessionStore(session_block_name(settings))
+    return PrefectSecretSessionStore(session_block_name(settings), api_url=api_url)
