@@ -8,6 +8,10 @@ of its own. The other statements use the temporary "seen" table of the keys one 
 delivered: to record them, to find a key delivered twice, and to sweep the rows the read
 did not deliver. The change log's (`storage.changes`) read the old values of changed
 keys, insert change rows, and record the rows a sweep marks deleted.
+
+On PostgreSQL the same upsert runs as `COPY` into a temporary staging table and one
+`INSERT ... SELECT ... ON CONFLICT` merge per batch (`Statements.copy_stage`,
+`merge_stage`): the rows travel in one stream instead of one bound statement each.
 """
 
 from __future__ import annotations
@@ -82,16 +86,38 @@ def seen_table(spec: DatasetTable) -> Table:
     )
 
 
+@cache
+def stage_table(spec: DatasetTable) -> Table:
+    """PostgreSQL: the temporary table one batch of upsert rows is COPYed into.
+
+    Its columns are `Statements.upsert_columns`, in that order, without constraints: the
+    merge into the real table checks them.
+    """
+    source = spec.core
+    return Table(
+        f"partner_sync_stage_{spec.name}",
+        MetaData(),
+        *(Column(c, source.c[c].type) for c in data_columns(spec) + UPSERT_TRACKING),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
 @dataclass(frozen=True)
 class Statements:
     """Every statement one dataset's sync runs, for one dialect.
 
     `upsert` and `existing` are driver SQL with positional placeholders; `upsert` takes
-    one tuple per row, in the order `upsert_columns`.
+    one tuple per row, in the order `upsert_columns`. On PostgreSQL, `copy_stage` streams
+    those tuples into `stage_table`, `merge_stage` upserts them all in one statement and
+    `clear_stage` empties the stage for the next batch (all three are None on SQLite).
     """
 
     upsert: str
     upsert_columns: tuple[str, ...]
+    copy_stage: str | None
+    merge_stage: str | None
+    clear_stage: str | None
     record_seen: Executable
     find_duplicates: Executable
     existing: str
@@ -102,6 +128,24 @@ class Statements:
     insert_change: str
     record_gone: Executable
     gone_sample: Executable
+
+
+def _on_conflict_update(insert: Any, spec: DatasetTable, order: tuple[str, ...]) -> Any:
+    updated = [name for name in order if name not in (spec.key, "first_seen_at")]
+    return insert.on_conflict_do_update(
+        index_elements=[insert.table.c[spec.key]],
+        # A row delivered again is live again.
+        set_={**{name: insert.excluded[name] for name in updated}, "deleted_at": null()},
+    )
+
+
+def _compile_merge(spec: DatasetTable, order: tuple[str, ...]) -> str:
+    stage = stage_table(spec)
+    merge = postgresql.insert(spec.core).from_select(list(order), select(*stage.c))
+    compiled = _on_conflict_update(merge, spec, order).compile(
+        dialect=positional_dialect("postgresql")
+    )
+    return str(compiled.string)
 
 
 def _compile_upsert(spec: DatasetTable, order: tuple[str, ...], dialect: str) -> str:
@@ -117,12 +161,7 @@ def _compile_upsert(spec: DatasetTable, order: tuple[str, ...], dialect: str) ->
         *(Column(c, source.c[c].type, primary_key=source.c[c].primary_key) for c in columns),
     )
     insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    updated = [name for name in order if name not in (spec.key, "first_seen_at")]
-    statement = insert.on_conflict_do_update(
-        index_elements=[table.c[spec.key]],
-        # A row delivered again is live again.
-        set_={**{name: insert.excluded[name] for name in updated}, "deleted_at": null()},
-    )
+    statement = _on_conflict_update(insert, spec, order)
     compiled = statement.compile(dialect=positional_dialect(dialect), column_keys=list(order))
     if tuple(compiled.positiontup or ()) != order:
         raise RuntimeError(f"{table.name}: upsert parameters out of the expected order")
@@ -163,9 +202,16 @@ def statements(spec: DatasetTable, dialect: str) -> Statements:
     live = table.c.deleted_at.is_(None)
     gone = and_(live, ~exists().where(seen.c.key == key))
     order = data_columns(spec) + UPSERT_TRACKING
+    stage = stage_table(spec)
+    staged = dialect == "postgresql"
     return Statements(
         upsert=_compile_upsert(spec, order, dialect),
         upsert_columns=order,
+        copy_stage=f"COPY {stage.name} ({', '.join(order)}) FROM STDIN" if staged else None,
+        merge_stage=_compile_merge(spec, order) if staged else None,
+        # TRUNCATE, not DELETE: a temporary table's fresh file costs less than dead rows
+        # that no vacuum reaches inside the sync's transaction.
+        clear_stage=f"TRUNCATE {stage.name}" if staged else None,
         record_seen=record_seen,
         find_duplicates=find_duplicates,
         existing=str(existing.compile(dialect=positional_dialect(dialect))),

@@ -8,8 +8,10 @@ the dataset. Per batch:
    the batch is caught before, in Python);
 2. one SELECT fetches the stored `content_hash` and `deleted_at` of the batch's keys;
 3. new rows, changed rows and rows coming back after a delete are written with one
-   bulk upsert (`storage.statements`), executemany of parameter tuples (see
-   `storage._rows`); unchanged rows are not written at all;
+   bulk upsert (`storage.statements`): on SQLite an executemany of parameter tuples (see
+   `storage._rows`), on PostgreSQL the same tuples streamed by `COPY` into a temporary
+   stage and merged by one `INSERT ... SELECT ... ON CONFLICT`; unchanged rows are not
+   written at all;
 4. with change tracking on, before that upsert, the change log (`storage.changes`) reads
    the old values of the changed keys only and records every new and changed key.
 
@@ -27,13 +29,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ._canonical import _encode_batch
 from ._rows import RowBuilder
 from .changes import ChangeLog
 from .changes import keys_param as keys_param_of
 from .dataset_tables import DatasetTable
-from .statements import seen_table, statements
+from .statements import seen_table, stage_table, statements
 
 #: Items per write batch: big enough to amortise each statement, small enough for memory.
 DEFAULT_BATCH_SIZE = 2000
@@ -97,6 +100,11 @@ class BatchWriter:
                 # A leftover from a connection that died mid-sync would make CREATE fail.
                 self.seen.drop(self.conn, checkfirst=True)
             self.seen.create(self.conn)
+        if self.sql.copy_stage is not None:
+            stage = stage_table(self.spec)
+            # Dropped at commit; a rolled-back sync leaves nothing either.
+            stage.drop(self.conn, checkfirst=True)
+            stage.create(self.conn)
         size = self.batch_size
         pending: list[dict[str, Any]] = []
         for page in pages:
@@ -152,7 +160,42 @@ class BatchWriter:
             self.changes.record_batch(new, changed, restored)
         if new or changed:
             rows = self.rows.rows(new + changed, now=self.now, run_id=self.run_id)
-            conn.exec_driver_sql(sql.upsert, rows)
+            if sql.copy_stage is None:
+                conn.exec_driver_sql(sql.upsert, rows)
+            else:
+                self._merge_staged(rows)
+
+    def _merge_staged(self, rows: list[tuple[Any, ...]]) -> None:
+        # PostgreSQL: COPY streams the batch in one round trip (psycopg's `Copy`) where an
+        # executemany binds every row as a statement of its own (benchmarks/README.md).
+        sql = self.sql
+        assert sql.copy_stage and sql.merge_stage and sql.clear_stage
+        conn = self.conn
+        dialect = conn.dialect
+        cursor = conn.connection.cursor()
+        try:
+            with cursor.copy(sql.copy_stage) as copy:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+        except dialect.loaded_dbapi.Error as exc:
+            # As SQLAlchemy raises a driver's error everywhere else (`DBAPIError` and its
+            # subclasses), and with the connection invalidated when the server is gone.
+            gone = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+            if gone:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                sql.copy_stage,
+                None,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=gone,
+                dialect=dialect,
+            ) from exc
+        finally:
+            cursor.close()
+        conn.exec_driver_sql(sql.merge_stage)
+        conn.exec_driver_sql(sql.clear_stage)
 
     def _raise_duplicate(self, keys: list[int | str], keys_param: Any) -> None:
         found = set(

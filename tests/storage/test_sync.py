@@ -87,6 +87,36 @@ def test_changed_rows_are_updated_and_keep_first_seen(engine: Engine) -> None:
     assert rows[11]["updated_at"] == T0
 
 
+#: Text that a streamed write (PostgreSQL's COPY) must escape: its delimiters, its NULL
+#: marker and its escape character, beside quotes and characters outside ASCII.
+AWKWARD_TEXT = ["tab\there", "new\nline", "back\\slash", "\\N", "", 'it\'s "quoted"', "Zürich 東京"]
+
+
+def test_awkward_text_and_values_arrive_exactly(engine: Engine) -> None:
+    items = [
+        city(i + 1, name=name, timezone=name[::-1], population=-i)
+        for i, name in enumerate(AWKWARD_TEXT)
+    ]
+    items.append(city(99, name="\\N", latitude=1e-300, longitude=-0.0, flag={"a\tb": [None]}))
+    sync_dataset(engine, CITIES, pages_of(items), now=T0)
+    changed = [dict(item, name=item["name"] + "\r\n") for item in items]
+
+    result = sync_dataset(engine, CITIES, pages_of(changed), now=T1)
+
+    assert result.updated == len(items)
+    rows = by_key(snapshot(engine, "cities"))
+    for item in changed:
+        row = rows[item["id"]]
+        assert (row["name"], row["timezone"], row["population"]) == (
+            item["name"],
+            item["timezone"],
+            item["population"],
+        )
+        assert (row["latitude"], row["longitude"]) == (item["latitude"], item["longitude"])
+        assert row["content_hash"] == content_hash(item)
+    assert rows[99]["extra"] == {"flag": {"a\tb": [None]}}
+
+
 def test_unchanged_resync_writes_no_data_row(engine: Engine) -> None:
     items = cities(3000)
     first = sync_dataset(engine, CITIES, pages_of(items), now=T0)
