@@ -401,7 +401,7 @@ def loopback_figures(
             0.3,
             kind="seconds",
             ours_label="spawn of the re-sync's process until its first request leaves "
-            "(`benchmarks._first_request` notes the first `socket.send`)",
+            "(`benchmarks._run_child` notes the first `socket.send`)",
             baseline_label=f"a process that only runs `{IMPORT_FLOOR}`: the libraries this "
             "tool is built on load before its first request, whatever its own code does",
             samples={"ours": starts, "imports": [r.wall for r in sides.imports]},

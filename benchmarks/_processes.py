@@ -55,16 +55,17 @@ def run_measured(
     timeout: float = 600.0,
     note_first_request: bool = False,
 ) -> ProcessRun:
-    """Run `python ARGS...`; `os.wait4` gives this very child's CPU time and peak RSS.
+    """Run `python ARGS...` (`-m MODULE ...` or `-c CODE`) and measure it.
 
-    With `note_first_request`, ARGS are the CLI's (`partner-sync ARGS...`) and the child
-    runs them through `benchmarks._first_request`, which notes when the first request
-    leaves.
+    `os.wait4` gives this very child's CPU time; `benchmarks._run_child`, which runs ARGS,
+    notes its peak RSS. With `note_first_request`, ARGS are the CLI's
+    (`partner-sync ARGS...`) and the child also notes when its first request leaves.
     """
     with tempfile.TemporaryDirectory(prefix="partner-bench-run-") as scratch:
         note = Path(scratch) / "first-request"
-        command = [sys.executable]
-        command += ["-m", "benchmarks._first_request", str(note)] if note_first_request else []
+        peak = Path(scratch) / "peak-kib"
+        command = [sys.executable, "-m", "benchmarks._run_child", str(peak)]
+        command += ["--first-request", str(note)] if note_first_request else []
         command += args
         out_path, err_path = Path(scratch) / "out", Path(scratch) / "err"
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -87,10 +88,12 @@ def run_measured(
             tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-15:])
             raise ChildFailed(f"{' '.join(args[:3])} exited {process.returncode}:\n{tail}")
         first = float(note.read_text()) - spawned if note.exists() else None
+        if not peak.exists():
+            raise ChildFailed(f"{' '.join(args[:3])} exited without noting its peak RSS")
         return ProcessRun(
             wall=wall,
             cpu=usage.ru_utime + usage.ru_stime,
-            peak_kib=usage.ru_maxrss,
+            peak_kib=int(peak.read_text()),
             stdout=out_path.read_text(errors="replace"),
             first_request=first,
         )
