@@ -161,6 +161,14 @@ def answer_from(
                 f"(code {clip(envelope.code)}: {clip(envelope.message) or 'no message'})",
                 status=status,
             )
+        if page_of is not None and envelope.data is None:
+            # A dataset page is its data (docs/partner-api.md §2.4): success without it is
+            # no page at all, not an empty one.
+            raise InvalidResponseError(
+                f"{method} {path} answered {status} with success:true but no page data; "
+                "nothing was changed",
+                status=status,
+            )
         return Answer(status, envelope, response.headers.get("etag"))
     raise make_status_error(
         response,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from partner_api import PartnerClient, SandboxOtpSource
 from partner_sync.core.settings import Settings
@@ -29,6 +30,13 @@ from sandbox import (
 from tests.support.caller import call_control
 from tests.support.dovecot import DovecotServer, DovecotUnavailable, find_dovecot, running_dovecot
 from tests.support.settings import demo_env
+
+# Every property test tries the same examples on every run, so a red run reproduces and a
+# run is never red by the luck of the draw; `HYPOTHESIS_PROFILE=explore` draws new ones
+# (add what it finds as an `@example`).
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 #: Cities in the sandbox that mails its codes to Dovecot (`mail_sandbox`).
 MAIL_SANDBOX_CITIES = 100

@@ -85,6 +85,22 @@ def test_answers_that_break_the_contract_are_refused(response: httpx.Response, w
         answer(response)
 
 
+def test_a_dataset_page_without_data_is_refused_not_empty() -> None:
+    # Found by the fuzz test: success:true and no `data` was handed back as a page of None.
+    response = httpx.Response(200, json={"version": "2.0.0", "success": True, "code": "2000"})
+    response.request = httpx.Request("GET", f"http://h/prometheus{PATH}")
+    with pytest.raises(InvalidResponseError, match="success:true but no page data"):
+        answer_from(
+            response,
+            response.content,
+            method="GET",
+            path=PATH,
+            page_of="cities",
+            clock=ServerClock(),
+            max_retry_after=60,
+        )
+
+
 def test_server_words_in_a_failure_are_one_clipped_line() -> None:
     failure = httpx.Response(400, json=envelope("4000", "bad\nrequest " + "x" * 500))
     with pytest.raises(BadRequestError) as caught:
