@@ -41,6 +41,7 @@ from sandbox import (
 from tests.faults.support import SECRETS, SEEN_LINES, Scenario, leaked
 from tests.flows.e2e import CLI, PROJECT, PrefectServer, prefect_server_on, run, wait_until
 from tests.support.ports import free_port
+from tests.support.prefect_http import prefect_http
 from tests.support.processes import start_process, stop_process
 
 #: A partner slow enough (per request) that a run lasts some seconds: room to stop the server.
@@ -115,7 +116,8 @@ def flow_env(
 
 def flow_runs(server: PrefectServer) -> list[dict[str, str]]:
     """Every flow run on the server: id, state type and message."""
-    answer = httpx.post(f"{server.api_url}/flow_runs/filter", json={}, timeout=10).json()
+    with prefect_http(server.api_url) as http:
+        answer = http.post("/flow_runs/filter", json={}).json()
     return [
         {
             "id": r["id"],

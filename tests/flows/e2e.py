@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from tests.support.ports import PortInUse, free_port, retry_on_port_clash
+from tests.support.prefect_http import prefect_http
 from tests.support.processes import running_process, start_process, stop_process
 
 BIN = Path(sys.executable).parent
@@ -56,7 +57,8 @@ class PrefectServer:
     process: subprocess.Popen[Any]
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
+        with prefect_http(self.api_url) as http:
+            response = http.request(method, path, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else None
 

@@ -24,6 +24,7 @@ from tests.flows.e2e import (
     run,
     wait_until,
 )
+from tests.support.prefect_http import prefect_http
 from tests.support.settings import demo_env
 
 DEPLOYMENT = "sync-reference-data/daily"
@@ -55,7 +56,8 @@ def serve(server: PrefectServer, sandbox: SandboxHandle, tmp: Path) -> Iterator[
 
         def registered() -> str | None:
             assert process.poll() is None, (tmp / "serve.log").read_text()[-3000:]
-            response = httpx.get(f"{server.api_url}/deployments/name/{DEPLOYMENT}", timeout=10)
+            with prefect_http(server.api_url) as http:
+                response = http.get(f"/deployments/name/{DEPLOYMENT}")
             return str(response.json()["id"]) if response.status_code == 200 else None
 
         deployment_id = wait_until(registered, 60, "the served deployment")

@@ -34,6 +34,7 @@ from sandbox import (
     SandboxHandle,
 )
 from tests.flows.prefect_reads import post_all
+from tests.support.prefect_http import prefect_http
 
 
 def prefect_api_dump() -> str:
@@ -46,7 +47,7 @@ def prefect_api_dump() -> str:
     APILogWorker.drain_all(timeout=30)
     api = PREFECT_API_URL.value()
     parts: list[Any] = []
-    with httpx.Client(base_url=api, timeout=30) as http:
+    with prefect_http(api) as http:
         for path in (
             "/flow_runs/filter",
             "/task_runs/filter",

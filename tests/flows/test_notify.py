@@ -25,6 +25,7 @@ import pytest
 from sandbox import DEMO_API_SECRET, DEMO_PASSWORD, SandboxHandle
 from tests.flows.e2e import CLI, PROJECT, PrefectServer, background, prefect_server, run, wait_until
 from tests.flows.test_e2e_serve import newest_code, partner_env
+from tests.support.prefect_http import prefect_http
 from tests.support.webhook import Received, WebhookReceiver, webhook_receiver
 
 logger = logging.getLogger(__name__)
@@ -86,10 +87,8 @@ def served(notified: Notified, name: str, **extra: str) -> Iterator[str]:
 
         def registered() -> str | None:
             assert process.poll() is None, log.read_text()[-3000:]
-            response = httpx.get(
-                f"{notified.server.api_url}/deployments/name/sync-reference-data/{name}",
-                timeout=10,
-            )
+            with prefect_http(notified.server.api_url) as http:
+                response = http.get(f"/deployments/name/sync-reference-data/{name}")
             return str(response.json()["id"]) if response.status_code == 200 else None
 
         yield str(wait_until(registered, 90, f"the served deployment {name!r}"))
