@@ -241,6 +241,37 @@ def test_the_form_states_when_the_login_expires_not_a_countdown() -> None:
     assert "Attempt 2 of 5" in text
 
 
+@pytest.mark.parametrize("stored_before", [("schema", "description"), ("schema",)])
+def test_the_form_stored_again_after_a_lost_answer_is_kept_not_an_error(
+    stored_before: tuple[str, ...],
+) -> None:
+    """A Prefect server that stored the form but died before answering gets the create again."""
+    from prefect import flow, get_client
+    from prefect.input import create_flow_run_input, read_flow_run_input
+    from prefect.input.run_input import keyset_from_base_key
+
+    from flows.otp_prefect import OtpInput
+
+    @flow
+    def noop() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        flow_run_id = client.create_flow_run(noop).id
+    form = OtpInput.with_initial_data(description="where the code went")
+    keyset = keyset_from_base_key("paused-otp-lost-answer")
+    schema = OtpInput.model_json_schema(by_alias=True)
+    # What the server committed before it stopped: the schema, and perhaps the description.
+    for part in stored_before:
+        create_flow_run_input(
+            keyset[part], schema if part == "schema" else "where the code went", flow_run_id
+        )
+
+    form.save(keyset, flow_run_id=flow_run_id)
+
+    assert read_flow_run_input(keyset["schema"], flow_run_id) is not None
+    assert read_flow_run_input(keyset["description"], flow_run_id) == "where the code went"
+
+
 def test_otp_with_no_paused_run_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     from partner_sync.cli import main
 
