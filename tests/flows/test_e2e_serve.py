@@ -24,6 +24,7 @@ from tests.flows.e2e import (
     run,
     wait_until,
 )
+from tests.support.postgres import throwaway_database
 from tests.support.prefect_http import prefect_http
 from tests.support.settings import demo_env
 
@@ -76,6 +77,24 @@ def served_sqlite(
         yield from serve(server, sandbox, tmp)
 
 
+@pytest.fixture(scope="module")
+def served_on_postgres(
+    sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """A Prefect server on PostgreSQL with the deployment served: for the browser test.
+
+    A Prefect server on SQLite answers 503 when a write meets another writer, for the client
+    to retry: Prefect's client does, the UI's resume does not, and on a loaded machine the
+    form's Submit was lost that way. The UI under test is the same on either database.
+    """
+    tmp = tmp_path_factory.mktemp("e2e-ui")
+    with (
+        throwaway_database("prefect_ui") as prefect_url,
+        prefect_server(tmp, prefect_url) as server,
+    ):
+        yield from serve(server, sandbox, tmp)
+
+
 def deployment_run(served: Served) -> str:
     """`prefect deployment run`, as a user types it; the new flow run's id."""
     done = run([str(BIN / "prefect"), "deployment", "run", DEPLOYMENT], served.env, served.tmp)
@@ -122,21 +141,21 @@ CHROMIUM_ARGS = [
 
 
 def test_in_the_prefect_ui_a_run_started_with_the_run_button_takes_the_otp_from_the_form(
-    served_sqlite: Served, sandbox: SandboxHandle
+    served_on_postgres: Served, sandbox: SandboxHandle
 ) -> None:
     if not CHROMIUM.exists():
         pytest.fail("no /usr/bin/chromium: `.ci/run` installs it (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
-    served, server = served_sqlite, served_sqlite.server
+    served, server = served_on_postgres, served_on_postgres.server
     # No session kept from another test: this run must pause for a code.
     assert run([*CLI, "logout"], served.env, PROJECT).returncode == 0
     known = {r["id"] for r in server.api("POST", "/flow_runs/filter", json={"limit": 200})}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
             page.goto(f"{server.ui_url}/deployments")
             page.get_by_role("link", name="daily", exact=True).first.click()
             expect(page.get_by_text("At 03:00 AM every day")).to_be_visible()
@@ -164,11 +183,21 @@ def test_in_the_prefect_ui_a_run_started_with_the_run_button_takes_the_otp_from_
             expect(page.get_by_text("partner-sync needs the one-time code")).to_be_visible()
             page.locator(".p-modal textarea").fill(newest_code(sandbox))
             page.get_by_role("button", name="Submit").click()
-            final = server.wait_for_state(flow_run_id, {"COMPLETED", "FAILED", "CRASHED"}, 60)
+            # The form closes once the server has taken the answer.
+            expect(page.locator(".p-modal textarea")).to_be_hidden()
+            final = server.wait_for_state(flow_run_id, {"COMPLETED", "FAILED", "CRASHED"}, 90)
             assert final == "COMPLETED"
             page.reload()
             expect(page.get_by_text("Completed").first).to_be_visible()
             page.get_by_text("Artifacts", exact=True).first.click()
             expect(page.get_by_text("partner-sync-datasets").first).to_be_visible()
+        except AssertionError as exc:
+            # What the page showed and what the runner said, for a failure on a loaded machine.
+            shot = served.tmp / "ui-failure.png"
+            page.screenshot(path=str(shot))
+            serve_log = (served.tmp / "serve.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(
+                f"{exc}\n(the page: {shot}); serve.log ends:\n{serve_log}"
+            ) from exc
         finally:
             browser.close()
