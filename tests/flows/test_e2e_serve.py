@@ -144,7 +144,7 @@ def test_in_the_prefect_ui_a_run_started_with_the_run_button_takes_the_otp_from_
     served_on_postgres: Served, sandbox: SandboxHandle
 ) -> None:
     if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: `.ci/run` installs it (apt-get install chromium)")
+        pytest.fail("no /usr/bin/chromium: `make provision` installs it (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     served, server = served_on_postgres, served_on_postgres.server

@@ -2,7 +2,7 @@
 
 The sized tests run in two sizes, as two cases of one test (the `size` fixture): `ci`, small,
 under `make test`, and `full`, marked `slow`, which only `make reliability` runs
-(`pytest -m slow`); `.ci/run` runs both.
+(`pytest -m slow`); `.ci/run` runs only the first (`make test`).
 """
 
 from __future__ import annotations
